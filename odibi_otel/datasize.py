@@ -1,0 +1,63 @@
+"""In-memory size of a DataFrame without O(rows) Python work.
+
+Fixed-width (numpy), Arrow-backed and categorical columns report their exact buffer sizes. Columns
+of Python objects would need a ``sys.getsizeof`` per value (that is what
+``memory_usage(deep=True)`` does, and why it is slow): instead a fixed-size random sample of values
+is measured and scaled up. Frames with at most :data:`SAMPLE_SIZE` rows are measured exactly.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["SAMPLE_SIZE", "estimate_frame_bytes"]
+
+#: Values measured per object column; beyond this the mean size of a sample is scaled up.
+SAMPLE_SIZE: Final = 1000
+_POINTER_BYTES: Final = np.dtype(object).itemsize
+_rng = np.random.default_rng(0x0D1B1)
+
+
+def estimate_frame_bytes(frame: pd.DataFrame) -> int:
+    """Estimated bytes held by ``frame`` (values and index), like ``memory_usage(deep=True).sum()``."""
+    total = _index_bytes(frame.index)
+    for _, column in frame.items():
+        total += _array_bytes(column.array)
+    return total
+
+
+def _index_bytes(index: pd.Index) -> int:
+    if isinstance(index, pd.RangeIndex):
+        return int(index.memory_usage())
+    if isinstance(index, pd.MultiIndex):
+        return sum(_array_bytes(index.get_level_values(i).array) for i in range(index.nlevels))
+    return _array_bytes(index.array)
+
+
+def _array_bytes(array: object) -> int:
+    if isinstance(array, pd.Categorical):
+        return int(array.codes.nbytes) + _array_bytes(array.categories.array)
+    if _holds_python_objects(array):
+        return _object_bytes(np.asarray(array, dtype=object))
+    return int(getattr(array, "nbytes", 0))
+
+
+def _holds_python_objects(array: object) -> bool:
+    dtype = getattr(array, "dtype", None)
+    if pd.api.types.is_object_dtype(dtype):
+        return True
+    return isinstance(dtype, pd.StringDtype) and dtype.storage == "python"
+
+
+def _object_bytes(values: np.ndarray) -> int:
+    count = len(values)
+    if count <= SAMPLE_SIZE:
+        measured = sum(map(sys.getsizeof, values))
+        return count * _POINTER_BYTES + measured
+    sample = values[_rng.integers(0, count, SAMPLE_SIZE)]
+    mean = sum(map(sys.getsizeof, sample)) / SAMPLE_SIZE
+    return count * _POINTER_BYTES + int(mean * count)

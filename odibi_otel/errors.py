@@ -1,0 +1,87 @@
+"""Exceptions raised by odibi_otel.
+
+Every exception the package raises on purpose derives from :class:`OdibiError`, so callers can
+catch the whole family with one ``except``. Configuration problems derive from
+:class:`PipelineValidationError` and are raised before any step runs; their messages name the
+step, the field or the file line and say what was wrong.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CycleError",
+    "DuplicateOutputError",
+    "DuplicateStepError",
+    "FunctionReferenceError",
+    "MissingInputError",
+    "NodeOutputError",
+    "OdibiError",
+    "PipelineFileError",
+    "PipelineValidationError",
+    "StepFieldError",
+    "UnknownStepTypeError",
+    "UnsupportedEngineError",
+]
+
+
+class OdibiError(Exception):
+    """Base class of every exception odibi_otel raises on purpose."""
+
+
+class PipelineValidationError(OdibiError, ValueError):
+    """A pipeline definition is invalid; raised before anything runs.
+
+    ``step`` names the offending step when there is one (pipeline files use it to add the line).
+    """
+
+    def __init__(self, message: str, *, step: str | None = None) -> None:
+        self.step = step
+        super().__init__(message)
+
+
+class StepFieldError(PipelineValidationError, TypeError):
+    """A step field has the wrong type or an invalid value."""
+
+    def __init__(self, step: str, field: str, problem: str) -> None:
+        self.field = field
+        super().__init__(f"step {step!r}: field {field!r} {problem}", step=step)
+
+
+class UnknownStepTypeError(StepFieldError):
+    """A step's ``type`` is not one of the supported step types."""
+
+
+class FunctionReferenceError(StepFieldError):
+    """A function step's ``value`` cannot be imported or is not callable."""
+
+
+class DuplicateStepError(PipelineValidationError):
+    """Two steps share a name."""
+
+
+class DuplicateOutputError(PipelineValidationError):
+    """Two steps produce the same data key."""
+
+
+class MissingInputError(PipelineValidationError):
+    """A step consumes a data key that no step produces."""
+
+
+class CycleError(PipelineValidationError):
+    """The steps' data dependencies form a cycle."""
+
+    def __init__(self, cycle: list[str]) -> None:
+        self.cycle = cycle
+        super().__init__("dependency cycle between steps: " + " -> ".join(cycle), step=cycle[0])
+
+
+class PipelineFileError(PipelineValidationError):
+    """A pipeline file cannot be read or parsed; the message names the file (and line)."""
+
+
+class UnsupportedEngineError(OdibiError, ValueError):
+    """The orchestrator was asked for an engine it does not have."""
+
+
+class NodeOutputError(OdibiError, TypeError):
+    """A step returned something other than what its ``outputs`` declare."""

@@ -1,0 +1,39 @@
+"""Which OpenTelemetry providers odibi_otel uses; it never sets a global one.
+
+Order: the provider passed explicitly, else the global provider the application configured.
+When nobody configured OpenTelemetry (the global provider is still the API's no-op proxy),
+odibi_otel uses a private SDK provider with no exporters, so runs still get real trace ids and
+its own listeners (metrics, event hooks) still see recorded spans. Nothing leaves the process
+through it and the application's globals stay untouched.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from opentelemetry import trace
+
+__all__ = ["resolve_tracer_provider"]
+
+_private_lock = threading.Lock()
+_private_tracer_provider: trace.TracerProvider | None = None
+
+
+def resolve_tracer_provider(explicit: trace.TracerProvider | None = None) -> trace.TracerProvider:
+    """The tracer provider a run should use (see the module docstring for the order)."""
+    if explicit is not None:
+        return explicit
+    global_provider = trace.get_tracer_provider()
+    if not isinstance(global_provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
+        return global_provider
+    return _private_provider()
+
+
+def _private_provider() -> trace.TracerProvider:
+    global _private_tracer_provider
+    with _private_lock:
+        if _private_tracer_provider is None:
+            from opentelemetry.sdk.trace import TracerProvider
+
+            _private_tracer_provider = TracerProvider()
+        return _private_tracer_provider
