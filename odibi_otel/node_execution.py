@@ -24,8 +24,10 @@ from odibi_otel.cache import NodeCache, content_fingerprint, node_key, output_fi
 from odibi_otel.dataio import read_frame, write_frame
 from odibi_otel.datasize import estimate_frame_bytes
 from odibi_otel.errors import NodeOutputError
+from odibi_otel.safety import call_safely
 from odibi_otel.span_listeners import SpanListener, notify_end, notify_start
 from odibi_otel.step import Step
+from odibi_otel.tracker import Tracker
 
 __all__ = ["NodeOutcome", "NodePlan", "RunContext", "error_type_name", "run_node"]
 
@@ -50,6 +52,7 @@ class RunContext:
     parent_context: otel_context.Context
     listeners: Sequence[SpanListener]
     cache: NodeCache | None
+    tracker: Tracker | None = None
     data: dict[str, pd.DataFrame] = field(default_factory=dict)
     fingerprints: dict[str, str | None] = field(default_factory=dict)
     producer_spans: dict[str, SpanContext] = field(default_factory=dict)
@@ -91,6 +94,14 @@ def run_node(plan: NodePlan, run: RunContext, links: Sequence[Link]) -> NodeOutc
         record_exception=False,
         set_status_on_exception=False,
     )
+    if run.tracker is not None:
+        tracker = run.tracker
+        call_safely(
+            "Tracker.node_started",
+            lambda: tracker.node_started(
+                step.name, dict(zip(step.input_keys, inputs, strict=True)), start_ns
+            ),
+        )
     notify_start(run.listeners, span, plan.span_name, attributes, links, start_ns)
     token = otel_context.attach(trace.set_span_in_context(span, run.parent_context))
     outputs: dict[str, pd.DataFrame] = {}
@@ -115,6 +126,20 @@ def run_node(plan: NodePlan, run: RunContext, links: Sequence[Link]) -> NodeOutc
     if run.cache is not None and plan.cache_key_part is not None:
         end_attributes[semconv.NODE_CACHE_HIT] = cache_hit
     end_ns = time.time_ns()
+    if run.tracker is not None:
+        tracker = run.tracker
+        lineage_attributes = call_safely(
+            "Tracker.node_finished",
+            lambda: tracker.node_finished(
+                step.name,
+                outputs,
+                end_ns=end_ns,
+                span_context=span.get_span_context(),
+                cache_hit=end_attributes.get(semconv.NODE_CACHE_HIT),  # type: ignore[arg-type]
+                error=error,
+            ),
+        )
+        end_attributes.update(lineage_attributes or {})
     _end_span(span, end_attributes, status, error, end_ns)
     attributes.update(end_attributes)
     notify_end(run.listeners, span, plan.span_name, attributes, links, status, start_ns, end_ns)

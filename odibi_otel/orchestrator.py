@@ -24,10 +24,13 @@ from odibi_otel.cache import NodeCache, static_key_part
 from odibi_otel.dag import Dag, build_dag
 from odibi_otel.errors import PipelineValidationError, UnsupportedEngineError
 from odibi_otel.node_execution import NodeOutcome, NodePlan, RunContext, error_type_name, run_node
-from odibi_otel.providers import resolve_tracer_provider
+from odibi_otel.providers import resolve_logger_provider, resolve_tracer_provider
 from odibi_otel.references import function_name, resolve_function
+from odibi_otel.run_registry import forget_run, register_run
+from odibi_otel.safety import call_safely
 from odibi_otel.span_listeners import SpanListener, notify_end, notify_start
 from odibi_otel.step import Step
+from odibi_otel.tracker import Tracker, TrackerConfig
 
 __all__ = ["SUPPORTED_ENGINES", "Orchestrator"]
 
@@ -52,6 +55,9 @@ class Orchestrator:
         pipeline_name: Names the pipeline span and labels every signal.
         tracer_provider: Provider for the spans; default: the global one (never replaced).
         fail_fast: Stop starting nodes after the first failure (nodes already running finish).
+        tracker_config: Sampling and redaction of the tracker (see :class:`TrackerConfig`).
+        logger_provider: Provider for the lineage log events; default: the global one if the
+            application set one, else the events are not emitted.
     """
 
     def __init__(
@@ -67,6 +73,9 @@ class Orchestrator:
         pipeline_name: str = "pipeline",
         tracer_provider: trace.TracerProvider | None = None,
         fail_fast: bool = True,
+        *,
+        tracker_config: TrackerConfig | None = None,
+        logger_provider: Any | None = None,
     ) -> None:
         if engine_type not in SUPPORTED_ENGINES:
             raise UnsupportedEngineError(
@@ -88,6 +97,8 @@ class Orchestrator:
         self.pipeline_name = pipeline_name
         self.tracer_provider = tracer_provider
         self.fail_fast = fail_fast
+        self.tracker_config = tracker_config or TrackerConfig()
+        self.logger_provider = logger_provider
         self.dag: Dag = build_dag(self.steps)
         self._plans = {name: _plan(step, pipeline_name) for name, step in self.dag.steps.items()}
 
@@ -165,6 +176,7 @@ class _Run:
             record_exception=False,
             set_status_on_exception=False,
         )
+        tracker = self._start_tracker(run_id, span, start_ns)
         notify_start(listeners, span, span_name, attributes, (), start_ns)
         run = RunContext(
             run_id=run_id,
@@ -172,6 +184,7 @@ class _Run:
             parent_context=trace.set_span_in_context(span, otel_context.get_current()),
             listeners=listeners,
             cache=NodeCache(orchestrator.cache_dir) if orchestrator.enable_cache else None,
+            tracker=tracker,
         )
         interrupt: BaseException | None = None
         try:
@@ -186,15 +199,40 @@ class _Run:
             else Status(StatusCode.ERROR, self._pipeline_error_message(interrupt))
         )
         end_ns = time.time_ns()
+        if tracker is not None:
+            status_text = str(end_attributes[semconv.PIPELINE_STATUS])
+            call_safely("Tracker.run_finished", tracker.run_finished, status_text, end_ns)
         span.set_attributes(end_attributes)
         if status.status_code is StatusCode.ERROR:
             span.set_status(status)
         span.end(end_time=end_ns)
         attributes.update(end_attributes)
         notify_end(listeners, span, span_name, attributes, (), status, start_ns, end_ns)
+        wait_for_hooks = getattr(orchestrator.event_bus, "wait_for_async", None)
+        pending = list(wait_for_hooks(run_id=run_id)) if callable(wait_for_hooks) else []
+        forget_run(run_id)
         if interrupt is not None:
             raise interrupt
-        return self._result(run, span.get_span_context(), (end_ns - start_ns) / 1e6)
+        result = self._result(run, span.get_span_context(), (end_ns - start_ns) / 1e6)
+        result["pending_hooks"] = pending
+        result["tracker"] = tracker
+        return result
+
+    def _start_tracker(self, run_id: str, span: trace.Span, start_ns: int) -> Tracker | None:
+        orchestrator = self.orchestrator
+        if not orchestrator.enable_tracker:
+            return None
+        tracker = Tracker(
+            orchestrator.pipeline_name,
+            run_id,
+            [self.dag.steps[name] for name in self.dag.order],
+            orchestrator.tracker_config,
+            logger_provider=resolve_logger_provider(orchestrator.logger_provider),
+        )
+        context = span.get_span_context()
+        tracker.run_started(context.trace_id, context.span_id, start_ns)
+        register_run(run_id, tracker)
+        return tracker
 
     def _schedule(self, run: RunContext) -> None:
         for name in self.dag.order:

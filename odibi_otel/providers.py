@@ -10,10 +10,11 @@ through it and the application's globals stay untouched.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import _logs, trace
 
-__all__ = ["resolve_tracer_provider"]
+__all__ = ["resolve_logger_provider", "resolve_tracer_provider"]
 
 _private_lock = threading.Lock()
 _private_tracer_provider: trace.TracerProvider | None = None
@@ -37,3 +38,16 @@ def _private_provider() -> trace.TracerProvider:
 
             _private_tracer_provider = TracerProvider()
         return _private_tracer_provider
+
+
+def resolve_logger_provider(explicit: Any | None = None) -> Any | None:
+    """The logger provider for lineage log events: explicit, else the app's global, else ``None``.
+
+    ``None`` means nobody would receive the events, so they are not built at all.
+    """
+    if explicit is not None:
+        return explicit
+    provider = _logs.get_logger_provider()
+    if type(provider).__name__ in ("ProxyLoggerProvider", "NoOpLoggerProvider"):
+        return None
+    return provider

@@ -52,3 +52,44 @@ STATUS_SUCCESS: Final = "success"
 STATUS_FAILED: Final = "failed"
 STATUS_SKIPPED: Final = "skipped"
 STATUS_INTERRUPTED: Final = "interrupted"
+
+# Metric instruments (OpenTelemetry names; the Prometheus exporter adds unit and _total suffixes).
+METRIC_NODE_DURATION: Final = "odibi.node.duration"
+METRIC_NODE_ROWS: Final = "odibi.node.rows"
+METRIC_NODE_THROUGHPUT: Final = "odibi.node.throughput"
+METRIC_NODE_MEMORY_USAGE: Final = "odibi.node.memory.usage"
+METRIC_NODE_OUTPUT_SIZE: Final = "odibi.node.output.size"
+METRIC_NODE_ERRORS: Final = "odibi.node.errors"
+METRIC_CACHE_HITS: Final = "odibi.cache.hits"
+METRIC_CACHE_MISSES: Final = "odibi.cache.misses"
+METRIC_PIPELINE_RUNS: Final = "odibi.pipeline.runs"
+METRIC_PIPELINE_DURATION: Final = "odibi.pipeline.duration"
+METRIC_PIPELINE_LAST_SUCCESS: Final = "odibi.pipeline.last_success_timestamp"
+METRIC_CUSTOM_PREFIX: Final = "odibi.custom."
+
+# Metric attributes (Prometheus labels). Bounded by the pipeline definition: never run ids.
+LABEL_PIPELINE: Final = "pipeline"
+LABEL_NODE: Final = "node"
+LABEL_LAYER: Final = "layer"
+LABEL_STATUS: Final = "status"
+LABEL_ERROR_TYPE: Final = ERROR_TYPE
+
+#: Node/pipeline duration histogram boundaries in seconds (1 ms .. 1 h).
+DURATION_BUCKETS_SECONDS: Final = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+)  # fmt: skip
+
+# Lineage summary attributes on node spans (set when the tracker is on).
+NODE_SCHEMA_ADDED: Final = "odibi.node.schema.added"
+NODE_SCHEMA_REMOVED: Final = "odibi.node.schema.removed"
+NODE_SCHEMA_CHANGED: Final = "odibi.node.schema.changed"
+NODE_ROW_DELTA: Final = "odibi.node.row_delta"
+
+# Log-based events (OTel Logs API, event_name) carrying lineage, correlated with the spans.
+EVENT_LINEAGE_SNAPSHOT: Final = "odibi.lineage.snapshot"
+EVENT_LINEAGE_RUN: Final = "odibi.lineage.run"
+
+#: Format tag of lineage JSON documents (``export_lineage``).
+LINEAGE_FORMAT: Final = "odibi_otel.lineage"
+LINEAGE_VERSION: Final = 1

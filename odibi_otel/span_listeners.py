@@ -9,6 +9,7 @@ hooks keep working when tracing is sampled out.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -19,8 +20,15 @@ from opentelemetry.trace import Link, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from odibi_otel.safety import call_safely
+from odibi_otel.semconv import NODE_NAME, NODE_SPAN_PREFIX, PIPELINE_SPAN_PREFIX, RUN_ID
 
-__all__ = ["SpanListener", "notify_end", "notify_start"]
+__all__ = [
+    "SpanDeduplicator",
+    "SpanListener",
+    "notify_end",
+    "notify_start",
+    "odibi_span_kind",
+]
 
 
 class SpanListener(Protocol):
@@ -94,3 +102,40 @@ def _snapshot(
         start_time=start_ns,
         end_time=end_ns,
     )
+
+
+def odibi_span_kind(span: Any) -> str | None:
+    """``"pipeline"`` or ``"node"`` for spans odibi_otel made, ``None`` for anyone else's."""
+    attributes = span.attributes
+    if not attributes or RUN_ID not in attributes:
+        return None
+    name = span.name
+    if name.startswith(NODE_SPAN_PREFIX) and NODE_NAME in attributes:
+        return "node"
+    if name.startswith(PIPELINE_SPAN_PREFIX):
+        return "pipeline"
+    return None
+
+
+class SpanDeduplicator:
+    """Remembers recently seen (span id, phase) pairs so a listener reached twice acts once.
+
+    A listener can be both passed to an Orchestrator and added to the application's provider;
+    both then deliver the same span. Memory is bounded to the ``capacity`` most recent pairs.
+    """
+
+    def __init__(self, capacity: int = 65_536) -> None:
+        self._capacity = capacity
+        self._seen: dict[tuple[int, str], None] = {}
+        self._lock = threading.Lock()
+
+    def first_time(self, span: Any, phase: str) -> bool:
+        """True the first time ``span`` is seen in ``phase`` (``"start"`` or ``"end"``)."""
+        key = (span.context.span_id if span.context else id(span), phase)
+        with self._lock:
+            if key in self._seen:
+                return False
+            self._seen[key] = None
+            if len(self._seen) > self._capacity:
+                del self._seen[next(iter(self._seen))]
+            return True

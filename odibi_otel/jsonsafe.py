@@ -1,0 +1,112 @@
+"""Turning DataFrame cell values into JSON-safe, faithful values (pure functions).
+
+Timestamps become ISO 8601 strings, NaN/NaT/None become ``null``, infinities the strings
+``"Infinity"``/``"-Infinity"``, ``Decimal`` its exact string, bytes ``"base64:..."``; nested lists and
+dicts are converted recursively (bounded in length and depth); strings longer than the limit are
+cut and marked with ``… [+N chars]``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import math
+import uuid
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["MAX_ITEMS", "MAX_STRING", "json_safe", "truncate_text"]
+
+MAX_STRING: Final = 200
+MAX_ITEMS: Final = 50
+_MAX_DEPTH: Final = 6
+
+
+def truncate_text(text: str, limit: int = MAX_STRING) -> str:
+    """``text`` cut to ``limit`` characters with a marker saying how many were dropped."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [+{len(text) - limit} chars]"
+
+
+def json_safe(value: Any, max_string: int = MAX_STRING, _depth: int = 0) -> Any:
+    """A JSON-serialisable rendering of ``value`` (see the module docstring for the rules)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return truncate_text(value, max_string)
+    if isinstance(value, np.generic):
+        return json_safe(value.item(), max_string, _depth)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return _float(value)
+    if _is_missing(value):
+        return None
+    converted = _convert_scalar(value, max_string)
+    if converted is not _UNHANDLED:
+        return converted
+    if _depth >= _MAX_DEPTH:
+        return truncate_text(repr(value), max_string)
+    if isinstance(value, Mapping):
+        items = list(value.items())
+        result = {
+            truncate_text(str(key), max_string): json_safe(item, max_string, _depth + 1)
+            for key, item in items[:MAX_ITEMS]
+        }
+        if len(items) > MAX_ITEMS:
+            result["…"] = f"[+{len(items) - MAX_ITEMS} items]"
+        return result
+    if isinstance(value, (list, tuple, set, frozenset, np.ndarray, pd.Series)):
+        items = list(value)
+        result_list = [json_safe(item, max_string, _depth + 1) for item in items[:MAX_ITEMS]]
+        if len(items) > MAX_ITEMS:
+            result_list.append(f"… [+{len(items) - MAX_ITEMS} items]")
+        return result_list
+    return truncate_text(str(value), max_string)
+
+
+_UNHANDLED: Final = object()
+
+
+def _convert_scalar(value: Any, max_string: int) -> Any:
+    if isinstance(value, (pd.Timestamp, dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, pd.Timedelta):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return pd.Timedelta(value).isoformat()
+    if isinstance(value, np.datetime64):
+        return pd.Timestamp(value).isoformat()
+    if isinstance(value, np.timedelta64):
+        return pd.Timedelta(value).isoformat()
+    if isinstance(value, Decimal):
+        return str(value) if value.is_finite() else _float(float(value))
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+        return truncate_text("base64:" + base64.b64encode(raw).decode("ascii"), max_string)
+    if isinstance(value, (uuid.UUID, pd.Period, pd.Interval, complex)):
+        return truncate_text(str(value), max_string)
+    return _UNHANDLED
+
+
+def _float(value: float) -> float | str | None:
+    if math.isnan(value):
+        return None
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def _is_missing(value: Any) -> bool:
+    if value is pd.NaT or value is pd.NA:
+        return True
+    try:
+        result = pd.isna(value)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(result, (bool, np.bool_)) and bool(result)

@@ -1,0 +1,498 @@
+"""MetricsManager: the seed's metrics API on OpenTelemetry instruments, served to Prometheus.
+
+The manager is a span listener: the orchestrator hands it each ended node and pipeline span and
+it records the facts the span carries (one clock, one measurement) into OpenTelemetry
+instruments. Those instruments live on the manager's own SDK ``MeterProvider`` whose Prometheus
+reader writes to the manager's own ``CollectorRegistry``: :meth:`MetricsManager.export_prometheus`
+and :meth:`MetricsManager.start_server` read only that registry, so two managers, or a host
+app's own prometheus_client metrics, never collide. When the application has its own meter
+provider (passed in, or set globally), the same measurements are recorded there too, so they
+leave through the app's exporters (OTLP, ...).
+
+Seed names and what replaced them (Prometheus names as exposed):
+
+=================================  ===============================================  ==============
+seed                                OpenTelemetry instrument → Prometheus             unit
+=================================  ===============================================  ==============
+``odibi_node_duration_ms`` gauge    ``odibi.node.duration`` histogram →               seconds
+                                    ``odibi_node_duration_seconds_{bucket,sum,count}``
+ROW_COUNT                           ``odibi.node.rows`` → ``odibi_node_rows_total``    rows
+THROUGHPUT                          ``odibi.node.throughput`` gauge →                 rows/s
+                                    ``odibi_node_throughput_per_second``
+``odibi_cache_hits``                ``odibi.cache.hits`` → ``odibi_cache_hits_total``
+``odibi_cache_misses``              ``odibi.cache.misses`` → ``odibi_cache_misses_total``
+ERROR_COUNT                         ``odibi.node.errors`` → ``odibi_node_errors_total``
+MEMORY_USAGE (MB)                   ``odibi.node.memory.usage`` →                     bytes
+                                    ``odibi_node_memory_usage_bytes``
+DATA_SIZE                           ``odibi.node.output.size`` →                      bytes
+                                    ``odibi_node_output_size_bytes``
+(new)                               ``odibi_pipeline_runs_total``, ``odibi_pipeline_duration_seconds``,
+                                    ``odibi_pipeline_last_success_timestamp_seconds``
+=================================  ===============================================  ==============
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Final
+
+from opentelemetry import metrics
+from opentelemetry.context import Context
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider, ObservableGauge
+from opentelemetry.sdk.metrics import _Gauge as GaugeInstrument
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import StatusCode
+from prometheus_client import CollectorRegistry, generate_latest
+
+from odibi_otel import semconv
+from odibi_otel.atomic import write_bytes_atomic, write_text_atomic
+from odibi_otel.process_memory import resident_memory_bytes
+from odibi_otel.prometheus_server import MetricsServer
+from odibi_otel.span_listeners import SpanDeduplicator, odibi_span_kind
+
+__all__ = ["DEFAULT_CARDINALITY_LIMIT", "MetricType", "MetricsManager"]
+
+#: Distinct label sets each instrument keeps per collection; past it, new series fold into one
+#: series labelled ``otel_metric_overflow="true"`` (the SDK's default would be 2,000).
+DEFAULT_CARDINALITY_LIMIT: Final = 20_000
+_BYTES_PER_MB: Final = 1024 * 1024
+
+
+class MetricType(StrEnum):
+    """The seed's eight metric types; the value is the name ``record()``/``increment()`` accept."""
+
+    NODE_DURATION = "node_duration"
+    THROUGHPUT = "throughput"
+    CACHE_HIT = "cache_hit"
+    CACHE_MISS = "cache_miss"
+    ERROR_COUNT = "error_count"
+    MEMORY_USAGE = "memory_usage"
+    DATA_SIZE = "data_size"
+    ROW_COUNT = "row_count"
+
+
+class _Instruments:
+    """One set of odibi_otel instruments on one meter."""
+
+    def __init__(self, meter: metrics.Meter) -> None:
+        self.meter = meter
+        self.node_duration = meter.create_histogram(
+            semconv.METRIC_NODE_DURATION,
+            unit="s",
+            description="Node execution duration (the node span's duration)",
+            explicit_bucket_boundaries_advisory=semconv.DURATION_BUCKETS_SECONDS,
+        )
+        self.rows = meter.create_counter(
+            semconv.METRIC_NODE_ROWS, unit="{row}", description="Rows produced (or written) by nodes"
+        )
+        self.throughput = meter.create_gauge(
+            semconv.METRIC_NODE_THROUGHPUT,
+            unit="{row}/s",
+            description="Rows per second of the node's latest execution",
+        )
+        self.memory = meter.create_gauge(
+            semconv.METRIC_NODE_MEMORY_USAGE,
+            unit="By",
+            description="Process resident memory right after the node finished",
+        )
+        self.data_size = meter.create_gauge(
+            semconv.METRIC_NODE_OUTPUT_SIZE,
+            unit="By",
+            description="Estimated in-memory size of the node's output DataFrames",
+        )
+        self.errors = meter.create_counter(
+            semconv.METRIC_NODE_ERRORS, unit="{error}", description="Failed node executions"
+        )
+        self.cache_hits = meter.create_counter(
+            semconv.METRIC_CACHE_HITS, unit="{hit}", description="Node outputs served from the cache"
+        )
+        self.cache_misses = meter.create_counter(
+            semconv.METRIC_CACHE_MISSES, unit="{miss}", description="Cacheable nodes that had to run"
+        )
+        self.pipeline_runs = meter.create_counter(
+            semconv.METRIC_PIPELINE_RUNS, unit="{run}", description="Pipeline runs by final status"
+        )
+        self.pipeline_duration = meter.create_histogram(
+            semconv.METRIC_PIPELINE_DURATION,
+            unit="s",
+            description="Pipeline run duration (the pipeline span's duration)",
+            explicit_bucket_boundaries_advisory=semconv.DURATION_BUCKETS_SECONDS,
+        )
+        self.last_success = meter.create_gauge(
+            semconv.METRIC_PIPELINE_LAST_SUCCESS,
+            unit="s",
+            description="Unix time of the pipeline's last successful run (alert on its age)",
+        )
+        self._custom: dict[tuple[str, str], Any] = {}
+        self._custom_lock = threading.Lock()
+
+    def custom(self, kind: str, name: str) -> Any:
+        """A lazily created custom counter or gauge named ``odibi.custom.<name>``."""
+        key = (kind, name)
+        instrument = self._custom.get(key)
+        if instrument is None:
+            with self._custom_lock:
+                instrument = self._custom.get(key)
+                if instrument is None:
+                    full_name = semconv.METRIC_CUSTOM_PREFIX + name
+                    create = self.meter.create_counter if kind == "counter" else self.meter.create_gauge
+                    instrument = create(full_name, description=f"Custom metric {name!r}")
+                    self._custom[key] = instrument
+        return instrument
+
+
+class _NodeFigures:
+    """The latest figures of one node, as the summary shows them."""
+
+    __slots__ = (
+        "cache_hit",
+        "data_size_bytes",
+        "duration_ms",
+        "layer",
+        "memory_mb",
+        "row_count",
+        "status",
+        "throughput",
+    )
+
+    def __init__(self) -> None:
+        self.duration_ms = 0.0
+        self.row_count = 0
+        self.memory_mb = 0.0
+        self.throughput = 0.0
+        self.data_size_bytes = 0
+        self.cache_hit: bool | None = None
+        self.status = semconv.STATUS_SUCCESS
+        self.layer = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "duration_ms": round(self.duration_ms, 3),
+            "row_count": self.row_count,
+            "memory_mb": round(self.memory_mb, 2),
+            "throughput": round(self.throughput, 1),
+            "data_size_bytes": self.data_size_bytes,
+            "cache_hit": self.cache_hit,
+            "status": self.status,
+            "layer": self.layer,
+        }
+
+
+class MetricsManager:
+    """Collects pipeline metrics as OpenTelemetry instruments and serves them to Prometheus.
+
+    Pass it to ``Orchestrator(metrics_manager=...)``; it can also be added to an application's
+    SDK ``TracerProvider`` with ``add_span_processor`` (it only reads odibi_otel's spans).
+
+    Args:
+        meter_provider: The application's meter provider to record into as well. Default: the
+            global one if the application set one; never set by odibi_otel.
+        pipeline_name: Label for measurements made with :meth:`record`/:meth:`increment` outside
+            a run (inside a run, the running pipeline's name is used).
+        cardinality_limit: Label sets kept per instrument before the SDK folds new ones into an
+            ``otel_metric_overflow="true"`` series.
+        resource: Resource of the manager's own meter provider (``target_info`` in Prometheus).
+    """
+
+    def __init__(
+        self,
+        meter_provider: metrics.MeterProvider | None = None,
+        *,
+        pipeline_name: str | None = None,
+        cardinality_limit: int = DEFAULT_CARDINALITY_LIMIT,
+        resource: Resource | None = None,
+    ) -> None:
+        if not isinstance(cardinality_limit, int) or cardinality_limit < 1:
+            raise ValueError(f"cardinality_limit must be a positive integer, got {cardinality_limit!r}")
+        self.registry = CollectorRegistry(auto_describe=True)
+        limits = {kind: cardinality_limit for kind in (Counter, Histogram, GaugeInstrument, ObservableGauge)}
+        self._reader = PrometheusMetricReader(registry=self.registry, cardinality_limits=limits)
+        self._provider = MeterProvider(
+            metric_readers=[self._reader], resource=resource or _default_resource()
+        )
+        self._sinks = [_Instruments(self._meter(self._provider))]
+        external = meter_provider if meter_provider is not None else _configured_global_meter_provider()
+        if external is not None:
+            self._sinks.append(_Instruments(self._meter(external)))
+        self._default_pipeline = pipeline_name or "pipeline"
+        self._lock = threading.Lock()
+        self._dedupe = SpanDeduplicator()
+        self._server: MetricsServer | None = None
+        self._reset_summary(self._default_pipeline)
+
+    # -- span listener -------------------------------------------------------------------------
+
+    def on_start(self, span: Any, parent_context: Context | None = None) -> None:
+        """A pipeline span started: the summary now describes this run."""
+        if odibi_span_kind(span) == "pipeline" and self._dedupe.first_time(span, "start"):
+            started = datetime.fromtimestamp((span.start_time or 0) / 1e9, UTC)
+            self._reset_summary(str(span.attributes[semconv.PIPELINE_NAME]), started)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """Record the ended node or pipeline span's measurements."""
+        kind = odibi_span_kind(span)
+        if kind is None or not self._dedupe.first_time(span, "end"):
+            return
+        if kind == "node":
+            self._record_node_span(span)
+        else:
+            self._record_pipeline_span(span)
+
+    def shutdown(self) -> None:
+        """Stop the endpoint and the manager's own meter provider."""
+        self.stop_server()
+        self._provider.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Nothing is buffered between spans and instruments; always ``True``."""
+        return True
+
+    # -- the seed's API ------------------------------------------------------------------------
+
+    def record(self, metric_type: MetricType | str, step_name: str, value: float) -> None:
+        """Record one measurement for ``step_name`` (seed units: duration in ms, memory in MB).
+
+        Seed metric types go to their instruments; any other name goes to a custom gauge
+        ``odibi.custom.<name>`` with the same labels.
+        """
+        labels = self._labels(step_name)
+        member = _as_metric_type(metric_type)
+        if member is None:
+            for sink in self._sinks:
+                sink.custom("gauge", _custom_name(metric_type)).set(value, labels)
+            return
+        figures = self._figures(step_name)
+        if member is MetricType.NODE_DURATION:
+            self._each(lambda s: s.node_duration.record(value / 1000.0, labels))
+            figures.duration_ms = float(value)
+        elif member is MetricType.THROUGHPUT:
+            self._each(lambda s: s.throughput.set(value, labels))
+            figures.throughput = float(value)
+        elif member is MetricType.MEMORY_USAGE:
+            self._each(lambda s: s.memory.set(value * _BYTES_PER_MB, labels))
+            figures.memory_mb = float(value)
+        elif member is MetricType.DATA_SIZE:
+            self._each(lambda s: s.data_size.set(value, labels))
+            figures.data_size_bytes = int(value)
+        elif member is MetricType.ROW_COUNT:
+            self._each(lambda s: s.rows.add(value, labels))
+            figures.row_count = int(value)
+        else:
+            self.increment(member, step_name, value)
+
+    def increment(
+        self, metric_type: MetricType | str, step_name: str | None = None, value: float = 1
+    ) -> None:
+        """Add ``value`` to a counter: cache hits/misses, errors, rows, or a custom counter."""
+        labels = self._labels(step_name)
+        member = _as_metric_type(metric_type)
+        with self._lock:
+            if member is MetricType.CACHE_HIT:
+                self._cache_hits += int(value)
+            elif member is MetricType.CACHE_MISS:
+                self._cache_misses += int(value)
+            elif member is MetricType.ERROR_COUNT:
+                self._error_count += int(value)
+        if member is MetricType.CACHE_HIT:
+            self._each(lambda s: s.cache_hits.add(value, labels))
+        elif member is MetricType.CACHE_MISS:
+            self._each(lambda s: s.cache_misses.add(value, labels))
+        elif member is MetricType.ERROR_COUNT:
+            labels = {**labels, semconv.LABEL_ERROR_TYPE: "unspecified"}
+            self._each(lambda s: s.errors.add(value, labels))
+        elif member is MetricType.ROW_COUNT:
+            self._each(lambda s: s.rows.add(value, labels))
+        elif member is None:
+            for sink in self._sinks:
+                sink.custom("counter", _custom_name(metric_type)).add(value, labels)
+        else:
+            raise ValueError(f"{member.value!r} is a measurement, not a counter: use record()")
+
+    def get_summary(self) -> dict[str, Any]:
+        """The latest run's figures in the seed's layout (plus ``status``, ``runs``, cache counts)."""
+        with self._lock:
+            nodes = {name: figures.as_dict() for name, figures in self._nodes.items()}
+            lookups = self._cache_hits + self._cache_misses
+            total_ms = self._pipeline_duration_ms
+            if total_ms is None:
+                total_ms = sum(figures.duration_ms for figures in self._nodes.values())
+            return {
+                "pipeline_name": self._pipeline_name,
+                "timestamp": self._started_at.isoformat(timespec="seconds"),
+                "status": self._pipeline_status,
+                "total_nodes": len(nodes),
+                "total_duration_ms": round(total_ms, 3),
+                "cache_hit_rate": self._cache_hits / lookups if lookups else 0.0,
+                "cache_hits": self._cache_hits,
+                "cache_misses": self._cache_misses,
+                "error_count": self._error_count,
+                "runs": self._runs,
+                "nodes": nodes,
+            }
+
+    def save_to_file(self, path: str | os.PathLike[str]) -> None:
+        """Write :meth:`get_summary` as JSON to ``path`` (atomically)."""
+        write_text_atomic(path, json.dumps(self.get_summary(), indent=2) + "\n")
+
+    def generate_latest(self) -> bytes:
+        """The Prometheus text exposition of this manager's metrics (what ``/metrics`` serves)."""
+        return generate_latest(self.registry)
+
+    def export_prometheus(self, path: str | os.PathLike[str]) -> None:
+        """Write the Prometheus text exposition of this manager's metrics to ``path`` (atomically)."""
+        write_bytes_atomic(path, self.generate_latest())
+
+    def start_server(self, host: str | None = None, port: int | None = None) -> MetricsServer:
+        """Serve ``/metrics`` (default ``127.0.0.1:9464``, or ``OTEL_EXPORTER_PROMETHEUS_HOST/PORT``)."""
+        if self._server is None:
+            self._server = MetricsServer(self.registry, host, port)
+        return self._server
+
+    def stop_server(self) -> None:
+        """Stop the ``/metrics`` endpoint if it runs."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> MetricsManager:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()
+
+    # -- internals -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _meter(provider: metrics.MeterProvider) -> metrics.Meter:
+        return provider.get_meter(semconv.INSTRUMENTATION_SCOPE, semconv.INSTRUMENTATION_VERSION)
+
+    def _each(self, action: Any) -> None:
+        for sink in self._sinks:
+            action(sink)
+
+    def _reset_summary(self, pipeline_name: str, started_at: datetime | None = None) -> None:
+        with self._lock:
+            self._pipeline_name = pipeline_name
+            self._started_at = started_at or datetime.now(UTC)
+            self._pipeline_status: str | None = None
+            self._pipeline_duration_ms: float | None = None
+            self._nodes: dict[str, _NodeFigures] = {}
+            self._cache_hits = 0
+            self._cache_misses = 0
+            self._error_count = 0
+            self._runs = getattr(self, "_runs", 0)
+
+    def _figures(self, step_name: str) -> _NodeFigures:
+        with self._lock:
+            figures = self._nodes.get(step_name)
+            if figures is None:
+                figures = self._nodes[step_name] = _NodeFigures()
+            return figures
+
+    def _labels(self, step_name: str | None) -> dict[str, str]:
+        labels = {semconv.LABEL_PIPELINE: self._pipeline_name}
+        if step_name is not None:
+            labels[semconv.LABEL_NODE] = step_name
+        return labels
+
+    def _record_node_span(self, span: ReadableSpan) -> None:
+        attributes = span.attributes or {}
+        name = str(attributes[semconv.NODE_NAME])
+        layer = str(attributes.get(semconv.NODE_LAYER, ""))
+        failed = span.status.status_code is StatusCode.ERROR
+        status = semconv.STATUS_FAILED if failed else semconv.STATUS_SUCCESS
+        seconds = ((span.end_time or 0) - (span.start_time or 0)) / 1e9
+        rows = int(attributes.get(semconv.NODE_ROWS_OUT, 0) or 0)
+        size = int(attributes.get(semconv.NODE_OUTPUT_SIZE_BYTES, 0) or 0)
+        memory = resident_memory_bytes()
+        throughput = rows / seconds if seconds > 0 else 0.0
+        cache_hit = attributes.get(semconv.NODE_CACHE_HIT)
+        base = {
+            semconv.LABEL_PIPELINE: str(attributes.get(semconv.PIPELINE_NAME, self._pipeline_name)),
+            semconv.LABEL_NODE: name,
+            semconv.LABEL_LAYER: layer,
+        }
+        with_status = {**base, semconv.LABEL_STATUS: status}
+        for sink in self._sinks:
+            sink.node_duration.record(seconds, with_status)
+            sink.memory.set(memory, base)
+            if failed:
+                error_type = str(attributes.get(semconv.ERROR_TYPE, "unknown"))
+                sink.errors.add(1, {**base, semconv.LABEL_ERROR_TYPE: error_type})
+            else:
+                sink.rows.add(rows, base)
+                sink.throughput.set(throughput, base)
+                sink.data_size.set(size, base)
+            if cache_hit is not None:
+                (sink.cache_hits if cache_hit else sink.cache_misses).add(1, base)
+        figures = self._figures(name)
+        with self._lock:
+            figures.duration_ms = seconds * 1000.0
+            figures.row_count = rows
+            figures.memory_mb = memory / _BYTES_PER_MB
+            figures.throughput = throughput
+            figures.data_size_bytes = size
+            figures.cache_hit = None if cache_hit is None else bool(cache_hit)
+            figures.status = status
+            figures.layer = layer
+            if failed:
+                self._error_count += 1
+            if cache_hit is not None:
+                if cache_hit:
+                    self._cache_hits += 1
+                else:
+                    self._cache_misses += 1
+
+    def _record_pipeline_span(self, span: ReadableSpan) -> None:
+        attributes = span.attributes or {}
+        pipeline = str(attributes.get(semconv.PIPELINE_NAME, self._pipeline_name))
+        status = str(attributes.get(semconv.PIPELINE_STATUS, semconv.STATUS_SUCCESS))
+        seconds = ((span.end_time or 0) - (span.start_time or 0)) / 1e9
+        labels = {semconv.LABEL_PIPELINE: pipeline}
+        for sink in self._sinks:
+            sink.pipeline_runs.add(1, {**labels, semconv.LABEL_STATUS: status})
+            sink.pipeline_duration.record(seconds, {**labels, semconv.LABEL_STATUS: status})
+            if status == semconv.STATUS_SUCCESS:
+                sink.last_success.set((span.end_time or 0) / 1e9, labels)
+        with self._lock:
+            self._pipeline_status = status
+            self._pipeline_duration_ms = seconds * 1000.0
+            self._runs += 1
+
+
+def _as_metric_type(metric_type: MetricType | str) -> MetricType | None:
+    if isinstance(metric_type, MetricType):
+        return metric_type
+    try:
+        return MetricType(str(metric_type).lower())
+    except ValueError:
+        return None
+
+
+def _custom_name(name: MetricType | str) -> str:
+    text = str(name).strip().lower()
+    cleaned = "".join(ch if ch.isalnum() or ch in "._" else "_" for ch in text).strip("._")
+    if not cleaned:
+        raise ValueError(f"invalid custom metric name: {name!r}")
+    return cleaned
+
+
+def _configured_global_meter_provider() -> metrics.MeterProvider | None:
+    provider = metrics.get_meter_provider()
+    if type(provider).__name__ in ("_ProxyMeterProvider", "NoOpMeterProvider"):
+        return None
+    return provider
+
+
+def _default_resource() -> Resource:
+    attributes: Mapping[str, str] = {}
+    if not os.environ.get("OTEL_SERVICE_NAME"):
+        attributes = {"service.name": "odibi_otel"}
+    return Resource.create({**attributes, "service.version": semconv.INSTRUMENTATION_VERSION})

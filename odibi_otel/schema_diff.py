@@ -1,0 +1,54 @@
+"""Schemas of DataFrames and the difference between two of them (pure functions)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["column_label", "frame_schema", "merge_schemas", "schema_diff"]
+
+
+def column_label(column: Any) -> str:
+    """A column name as text: strings as they are, tuples (MultiIndex) joined with ``.``."""
+    if isinstance(column, str):
+        return column
+    if isinstance(column, tuple):
+        return ".".join(map(str, column))
+    return str(column)
+
+
+def frame_schema(frame: pd.DataFrame) -> dict[str, str]:
+    """``{column: dtype}`` in column order; a repeated column name gets a ``#2``, ``#3`` suffix."""
+    schema: dict[str, str] = {}
+    for column, dtype in zip(frame.columns, frame.dtypes, strict=True):
+        label = column_label(column)
+        unique, count = label, 1
+        while unique in schema:
+            count += 1
+            unique = f"{label}#{count}"
+        schema[unique] = str(dtype)
+    return schema
+
+
+def merge_schemas(schemas: Iterable[Mapping[str, str]]) -> dict[str, str]:
+    """The union of several schemas; the first schema that has a column decides its dtype."""
+    merged: dict[str, str] = {}
+    for schema in schemas:
+        for column, dtype in schema.items():
+            merged.setdefault(column, dtype)
+    return merged
+
+
+def schema_diff(before: Mapping[str, str], after: Mapping[str, str]) -> dict[str, list[dict[str, str]]]:
+    """Columns added, removed and changed in type between ``before`` and ``after``."""
+    return {
+        "added": [{"column": c, "dtype": t} for c, t in after.items() if c not in before],
+        "removed": [{"column": c, "dtype": t} for c, t in before.items() if c not in after],
+        "changed": [
+            {"column": c, "before": before[c], "after": t}
+            for c, t in after.items()
+            if c in before and before[c] != t
+        ],
+    }
