@@ -20,6 +20,8 @@ from odibi_otel.errors import (
     UnknownStepTypeError,
     UnsupportedEngineError,
 )
+from odibi_otel.event_bus import EventBus, EventPriority
+from odibi_otel.metrics_manager import MetricsManager, MetricType
 from odibi_otel.orchestrator import Orchestrator
 from odibi_otel.pipeline_file import PipelineDefinition, load_pipeline
 from odibi_otel.step import Step
@@ -30,7 +32,11 @@ __all__ = [
     "Dag",
     "DuplicateOutputError",
     "DuplicateStepError",
+    "EventBus",
+    "EventPriority",
     "FunctionReferenceError",
+    "MetricType",
+    "MetricsManager",
     "MissingInputError",
     "NodeOutputError",
     "OdibiError",

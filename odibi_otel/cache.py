@@ -41,7 +41,7 @@ from odibi_otel.step import Step
 __all__ = ["NodeCache", "content_fingerprint", "output_fingerprint", "static_key_part"]
 
 _logger = logging.getLogger(__name__)
-_FORMAT_VERSION: Final = 1
+_FORMAT_VERSION: Final = 2  # 2: a RangeIndex is stored as metadata and restored as a RangeIndex
 _MANIFEST: Final = "manifest.json"
 
 
@@ -123,9 +123,12 @@ class NodeCache:
                 return None
             return {name: _read_output(entry, meta) for name, meta in manifest["outputs"].items()}
         except FileNotFoundError:
+            if entry.exists():  # incomplete entry: drop it so this run's store() replaces it
+                shutil.rmtree(entry, ignore_errors=True)
             return None
-        except Exception as exc:  # a damaged entry is a miss
+        except Exception as exc:  # a damaged entry is a miss, and is dropped to be stored afresh
             _logger.warning("odibi_otel cache entry %s is unreadable, recomputing: %s", entry, exc)
+            shutil.rmtree(entry, ignore_errors=True)
             return None
 
     def store(self, key: str, outputs: Mapping[str, pd.DataFrame]) -> bool:
@@ -158,7 +161,7 @@ class NodeCache:
 
 
 def _write_output(folder: Path, file_name: str, frame: pd.DataFrame) -> dict[str, str]:
-    table = pa.Table.from_pandas(frame, preserve_index=True)
+    table = pa.Table.from_pandas(frame, preserve_index=None)  # None: a RangeIndex stays a RangeIndex
     sink = pa.BufferOutputStream()
     with pyarrow.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)

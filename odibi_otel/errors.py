@@ -19,6 +19,7 @@ __all__ = [
     "PipelineFileError",
     "PipelineValidationError",
     "StepFieldError",
+    "StoryInputError",
     "UnknownStepTypeError",
     "UnsupportedEngineError",
 ]
@@ -85,3 +86,17 @@ class UnsupportedEngineError(OdibiError, ValueError):
 
 class NodeOutputError(OdibiError, TypeError):
     """A step returned something other than what its ``outputs`` declare."""
+
+
+class StoryInputError(OdibiError, ValueError):
+    """A lineage or telemetry file cannot be turned into a story.
+
+    The message names the file and the place: a field path such as ``steps[2].after.orders.rows``
+    or a line (and column) of the file.
+    """
+
+    def __init__(self, source: str, place: str | None, problem: str) -> None:
+        self.source = source
+        self.place = place
+        self.problem = problem
+        super().__init__(": ".join(part for part in (source, place, problem) if part))

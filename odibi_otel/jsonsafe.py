@@ -35,12 +35,18 @@ def truncate_text(text: str, limit: int = MAX_STRING) -> str:
 
 def json_safe(value: Any, max_string: int = MAX_STRING, _depth: int = 0) -> Any:
     """A JSON-serialisable rendering of ``value`` (see the module docstring for the rules)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]  # a 0-d array holds a single scalar
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
         return truncate_text(value, max_string)
-    if isinstance(value, np.generic):
-        return json_safe(value.item(), max_string, _depth)
+    if isinstance(value, np.generic) and not isinstance(value, (np.datetime64, np.timedelta64)):
+        # datetime64/timedelta64 are converted below: their .item() is an int for ns units
+        item = value.item()
+        if type(item) is type(value):  # longdouble and the like have no Python equivalent
+            item = complex(item) if isinstance(item, np.complexfloating) else float(item)
+        return json_safe(item, max_string, _depth)
     if isinstance(value, int):
         return value
     if isinstance(value, float):
@@ -85,6 +91,8 @@ def _convert_scalar(value: Any, max_string: int) -> Any:
     if isinstance(value, np.timedelta64):
         return pd.Timedelta(value).isoformat()
     if isinstance(value, Decimal):
+        if value.is_nan():  # also a signalling NaN, which float() refuses
+            return None
         return str(value) if value.is_finite() else _float(float(value))
     if isinstance(value, (bytes, bytearray, memoryview)):
         raw = bytes(value)
@@ -107,6 +115,6 @@ def _is_missing(value: Any) -> bool:
         return True
     try:
         result = pd.isna(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, ArithmeticError):  # e.g. Decimal("sNaN") signals
         return False
     return isinstance(result, (bool, np.bool_)) and bool(result)

@@ -47,7 +47,7 @@ from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider, ObservableGauge
 from opentelemetry.sdk.metrics import _Gauge as GaugeInstrument
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import StatusCode
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -130,22 +130,33 @@ class _Instruments:
             unit="s",
             description="Unix time of the pipeline's last successful run (alert on its age)",
         )
-        self._custom: dict[tuple[str, str], Any] = {}
+        self._custom: dict[str, tuple[str, Any]] = {}
         self._custom_lock = threading.Lock()
 
     def custom(self, kind: str, name: str) -> Any:
-        """A lazily created custom counter or gauge named ``odibi.custom.<name>``."""
-        key = (kind, name)
-        instrument = self._custom.get(key)
-        if instrument is None:
+        """A lazily created custom counter or gauge named ``odibi.custom.<name>``.
+
+        Names are compared as Prometheus exposes them (``a.b`` is ``a_b``; a counter's ``_total``
+        suffix is implied), and a name keeps the kind it was first used with: a gauge and a
+        counter of one name would be clashing metric families that break the scrape.
+        """
+        if kind == "counter":
+            name = name.removesuffix("_total") or name
+        exposed = name.replace(".", "_")
+        entry = self._custom.get(exposed)
+        if entry is None:
             with self._custom_lock:
-                instrument = self._custom.get(key)
-                if instrument is None:
+                entry = self._custom.get(exposed)
+                if entry is None:
+                    if kind == "gauge" and exposed.endswith("_total"):
+                        raise ValueError(f"custom gauge {name!r}: the '_total' suffix is for counters")
                     full_name = semconv.METRIC_CUSTOM_PREFIX + name
                     create = self.meter.create_counter if kind == "counter" else self.meter.create_gauge
-                    instrument = create(full_name, description=f"Custom metric {name!r}")
-                    self._custom[key] = instrument
-        return instrument
+                    entry = (kind, create(full_name, description=f"Custom metric {name!r}"))
+                    self._custom[exposed] = entry
+        if entry[0] != kind:
+            raise ValueError(f"custom metric {name!r} is a {entry[0]}; a {kind} needs another name")
+        return entry[1]
 
 
 class _NodeFigures:
@@ -185,7 +196,7 @@ class _NodeFigures:
         }
 
 
-class MetricsManager:
+class MetricsManager(SpanProcessor):
     """Collects pipeline metrics as OpenTelemetry instruments and serves them to Prometheus.
 
     Pass it to ``Orchestrator(metrics_manager=...)``; it can also be added to an application's
@@ -223,7 +234,8 @@ class MetricsManager:
             self._sinks.append(_Instruments(self._meter(external)))
         self._default_pipeline = pipeline_name or "pipeline"
         self._lock = threading.Lock()
-        self._dedupe = SpanDeduplicator()
+        self._started = SpanDeduplicator()
+        self._ended = SpanDeduplicator()
         self._server: MetricsServer | None = None
         self._reset_summary(self._default_pipeline)
 
@@ -231,14 +243,14 @@ class MetricsManager:
 
     def on_start(self, span: Any, parent_context: Context | None = None) -> None:
         """A pipeline span started: the summary now describes this run."""
-        if odibi_span_kind(span) == "pipeline" and self._dedupe.first_time(span, "start"):
+        if odibi_span_kind(span) == "pipeline" and self._started.first_time(span):
             started = datetime.fromtimestamp((span.start_time or 0) / 1e9, UTC)
             self._reset_summary(str(span.attributes[semconv.PIPELINE_NAME]), started)
 
     def on_end(self, span: ReadableSpan) -> None:
         """Record the ended node or pipeline span's measurements."""
         kind = odibi_span_kind(span)
-        if kind is None or not self._dedupe.first_time(span, "end"):
+        if kind is None or not self._ended.first_time(span):
             return
         if kind == "node":
             self._record_node_span(span)

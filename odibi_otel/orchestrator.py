@@ -22,6 +22,7 @@ from opentelemetry.util.types import AttributeValue
 from odibi_otel import semconv
 from odibi_otel.cache import NodeCache, static_key_part
 from odibi_otel.dag import Dag, build_dag
+from odibi_otel.defaults import default_metrics_manager
 from odibi_otel.errors import PipelineValidationError, UnsupportedEngineError
 from odibi_otel.node_execution import NodeOutcome, NodePlan, RunContext, error_type_name, run_node
 from odibi_otel.providers import resolve_logger_provider, resolve_tracer_provider
@@ -101,6 +102,8 @@ class Orchestrator:
         self.logger_provider = logger_provider
         self.dag: Dag = build_dag(self.steps)
         self._plans = {name: _plan(step, pipeline_name) for name, step in self.dag.steps.items()}
+        #: The tracker of the latest run, also when ``execute()`` was interrupted.
+        self.last_tracker: Tracker | None = None
 
     def execute(self) -> dict[str, Any]:
         """Run the pipeline once and return its result.
@@ -114,7 +117,8 @@ class Orchestrator:
         return _Run(self).execute()
 
     def _listeners(self) -> tuple[SpanListener, ...]:
-        return tuple(item for item in (self.metrics_manager, self.event_bus) if item is not None)
+        metrics_manager = self.metrics_manager or default_metrics_manager()
+        return tuple(item for item in (metrics_manager, self.event_bus) if item is not None)
 
 
 def _plan(step: Step, pipeline_name: str) -> NodePlan:
@@ -153,6 +157,8 @@ class _Run:
         self.skipped: set[str] = set()
         self.cache_hits: list[str] = []
         self.errors: dict[str, str] = {}
+        self.error_types: dict[str, str] = {}
+        self.interrupted: list[str] = []
         self.stop_scheduling = False
 
     def execute(self) -> dict[str, Any]:
@@ -209,7 +215,9 @@ class _Run:
         attributes.update(end_attributes)
         notify_end(listeners, span, span_name, attributes, (), status, start_ns, end_ns)
         wait_for_hooks = getattr(orchestrator.event_bus, "wait_for_async", None)
-        pending = list(wait_for_hooks(run_id=run_id)) if callable(wait_for_hooks) else []
+        pending: list[str] = []
+        if callable(wait_for_hooks):  # an interrupted run does not wait for slow hooks
+            pending = list(wait_for_hooks(0 if interrupt is not None else None, run_id=run_id))
         forget_run(run_id)
         if interrupt is not None:
             raise interrupt
@@ -229,6 +237,7 @@ class _Run:
             orchestrator.tracker_config,
             logger_provider=resolve_logger_provider(orchestrator.logger_provider),
         )
+        orchestrator.last_tracker = tracker
         context = span.get_span_context()
         tracker.run_started(context.trace_id, context.span_id, start_ns)
         register_run(run_id, tracker)
@@ -263,7 +272,11 @@ class _Run:
                 raise
 
     def _run_node(self, run: RunContext, name: str) -> NodeOutcome:
-        return run_node(self.orchestrator._plans[name], run, self._links(run, name))
+        try:
+            return run_node(self.orchestrator._plans[name], run, self._links(run, name))
+        except BaseException:  # run_node only lets interrupts through (KeyboardInterrupt, ...)
+            self.interrupted.append(name)
+            raise
 
     def _links(self, run: RunContext, name: str) -> list[Link]:
         keys_by_producer: dict[str, list[str]] = {}
@@ -279,6 +292,7 @@ class _Run:
         if outcome.error is not None:
             self.failed.append(name)
             self.errors[name] = f"{type(outcome.error).__name__}: {outcome.error}"
+            self.error_types[name] = error_type_name(outcome.error)
             self.skipped.update(self.dag.descendants(name))
             if self.orchestrator.fail_fast:
                 self.stop_scheduling = True
@@ -297,7 +311,12 @@ class _Run:
                 heapq.heappush(self.ready, (self.position[child], child))
 
     def _finished(self, name: str) -> bool:
-        return name in self.skipped or name in self.errors or name in self.succeeded_set
+        return (
+            name in self.skipped
+            or name in self.errors
+            or name in self.succeeded_set
+            or name in self.interrupted
+        )
 
     def _pipeline_end_attributes(self, interrupt: BaseException | None) -> dict[str, AttributeValue]:
         skipped = [name for name in self.dag.order if name in self.skipped]
@@ -315,7 +334,7 @@ class _Run:
         if interrupt is not None:
             attributes[semconv.ERROR_TYPE] = error_type_name(interrupt)
         elif self.failed:
-            attributes[semconv.ERROR_TYPE] = self.errors[self.failed[0]].split(":", 1)[0]
+            attributes[semconv.ERROR_TYPE] = self.error_types[self.failed[0]]
         return attributes
 
     def _pipeline_error_message(self, interrupt: BaseException | None) -> str:

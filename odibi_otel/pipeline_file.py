@@ -19,7 +19,12 @@ from typing import Any, NamedTuple
 
 import yaml
 
-from odibi_otel.errors import PipelineFileError, PipelineValidationError, StepFieldError
+from odibi_otel.errors import (
+    DuplicateStepError,
+    PipelineFileError,
+    PipelineValidationError,
+    StepFieldError,
+)
 from odibi_otel.step import Step
 from odibi_otel.validation import validate_steps
 
@@ -68,7 +73,7 @@ def load_pipeline(
         validate_steps(steps)
     except PipelineValidationError as exc:
         names = [step.name for step in steps]
-        index = names.index(exc.step) if exc.step in names else None
+        index = _step_index(names, exc)
         _prefix(exc, _where(file, step_lines, index) if index is not None else str(file))
         raise
     return PipelineDefinition(name, steps)
@@ -161,6 +166,15 @@ def _build_step(raw: Any, index: int, base_dir: Path, lookup: _Variables) -> Ste
             raise StepFieldError(label, field, "is missing")
     fields = {field: lookup.substitute(raw[field], label, field) for field in raw}
     return Step(**fields, base_dir=base_dir)
+
+
+def _step_index(names: list[str], exc: PipelineValidationError) -> int | None:
+    """Where the error's step is declared; for a duplicate name, the second declaration."""
+    if exc.step not in names:
+        return None
+    if isinstance(exc, DuplicateStepError):
+        return len(names) - 1 - names[::-1].index(exc.step)
+    return names.index(exc.step)
 
 
 def _where(file: Path, step_lines: list[int], index: int) -> str:

@@ -18,6 +18,8 @@ from odibi_otel.step import Step
 __all__ = ["function_name", "resolve_function"]
 
 _import_lock = threading.Lock()
+#: Top-level modules loaded from a pipeline file's folder (not found on the import path) → that folder.
+_folder_modules: dict[str, Path] = {}
 
 
 def resolve_function(step: Step) -> Callable[..., Any]:
@@ -63,16 +65,30 @@ def _import_reference(step: Step) -> Any:
 
 
 def _import_module(module_name: str, base_dir: Path | None) -> Any:
+    top_level = module_name.split(".")[0]
+    if base_dir is not None:
+        _forget_if_from_other_folder(top_level, base_dir)
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        top_level = module_name.split(".")[0]
         if base_dir is None or exc.name != top_level:
             raise
     with _import_lock:
         if top_level not in sys.modules:
             _load_top_level_from(top_level, base_dir)
+            _folder_modules[top_level] = base_dir
     return importlib.import_module(module_name)
+
+
+def _forget_if_from_other_folder(top_level: str, base_dir: Path) -> None:
+    """Drop a module that was loaded from another pipeline's folder: it is not this folder's module."""
+    with _import_lock:
+        folder = _folder_modules.get(top_level)
+        if folder is None or folder == base_dir:
+            return
+        del _folder_modules[top_level]
+        for name in [name for name in sys.modules if name == top_level or name.startswith(top_level + ".")]:
+            del sys.modules[name]
 
 
 def _load_top_level_from(name: str, folder: Path) -> None:

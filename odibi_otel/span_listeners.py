@@ -20,7 +20,13 @@ from opentelemetry.trace import Link, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from odibi_otel.safety import call_safely
-from odibi_otel.semconv import NODE_NAME, NODE_SPAN_PREFIX, PIPELINE_SPAN_PREFIX, RUN_ID
+from odibi_otel.semconv import (
+    INSTRUMENTATION_SCOPE,
+    NODE_NAME,
+    NODE_SPAN_PREFIX,
+    PIPELINE_SPAN_PREFIX,
+    RUN_ID,
+)
 
 __all__ = [
     "SpanDeduplicator",
@@ -28,6 +34,7 @@ __all__ = [
     "notify_end",
     "notify_start",
     "odibi_span_kind",
+    "span_key",
 ]
 
 
@@ -105,33 +112,50 @@ def _snapshot(
 
 
 def odibi_span_kind(span: Any) -> str | None:
-    """``"pipeline"`` or ``"node"`` for spans odibi_otel made, ``None`` for anyone else's."""
+    """``"pipeline"`` or ``"node"`` for spans odibi_otel made, ``None`` for anyone else's (cheap)."""
+    name = span.name
+    if name.startswith(NODE_SPAN_PREFIX):
+        kind = "node"
+    elif name.startswith(PIPELINE_SPAN_PREFIX):
+        kind = "pipeline"
+    else:
+        return None
+    scope = getattr(span, "instrumentation_scope", None)
+    if scope is not None and scope.name != INSTRUMENTATION_SCOPE:
+        return None
     attributes = span.attributes
     if not attributes or RUN_ID not in attributes:
         return None
-    name = span.name
-    if name.startswith(NODE_SPAN_PREFIX) and NODE_NAME in attributes:
-        return "node"
-    if name.startswith(PIPELINE_SPAN_PREFIX):
-        return "pipeline"
-    return None
+    if kind == "node" and NODE_NAME not in attributes:
+        return None
+    return kind
+
+
+def span_key(span: Any) -> tuple[Any, ...]:
+    """What identifies ``span``: its ids, or (run id, name, start) when tracing is a no-op."""
+    context = span.context
+    if context is not None and context.span_id:
+        return (context.trace_id, context.span_id)
+    # No-op tracing gives every span the invalid (zero) context: fall back to what names the span.
+    attributes = span.attributes or {}
+    return (attributes.get(RUN_ID), span.name, span.start_time)
 
 
 class SpanDeduplicator:
-    """Remembers recently seen (span id, phase) pairs so a listener reached twice acts once.
+    """Remembers recently seen spans so a listener reached twice acts once.
 
     A listener can be both passed to an Orchestrator and added to the application's provider;
-    both then deliver the same span. Memory is bounded to the ``capacity`` most recent pairs.
+    both then deliver the same span. Memory is bounded to the ``capacity`` most recent spans.
     """
 
-    def __init__(self, capacity: int = 65_536) -> None:
+    def __init__(self, capacity: int = 4096) -> None:
         self._capacity = capacity
-        self._seen: dict[tuple[int, str], None] = {}
+        self._seen: dict[tuple[Any, ...], None] = {}
         self._lock = threading.Lock()
 
-    def first_time(self, span: Any, phase: str) -> bool:
-        """True the first time ``span`` is seen in ``phase`` (``"start"`` or ``"end"``)."""
-        key = (span.context.span_id if span.context else id(span), phase)
+    def first_time(self, span: Any) -> bool:
+        """True the first time ``span`` is seen by this deduplicator."""
+        key = span_key(span)
         with self._lock:
             if key in self._seen:
                 return False

@@ -306,7 +306,9 @@ class Tracker:
             "duration_ms": _duration_ms(record.start_ns, record.end_ns),
             "cache_hit": record.cache_hit,
             "rows_in": sum(s["rows"] for s in before.values()) if before else 0,
-            "rows_out": sum(s["rows"] for s in after.values()) if after else None,
+            "rows_out": (
+                sum(s["rows"] for s in after.values()) if record.status == semconv.STATUS_SUCCESS else None
+            ),
             "row_delta": _row_delta(record) if record.status == semconv.STATUS_SUCCESS else None,
             "before": before,
             "after": after,

@@ -1,0 +1,162 @@
+"""Running a pipeline with full observability into one folder (what ``odibi-otel run`` does).
+
+The folder receives ``story.html``, ``lineage.json``, ``metrics.json``,
+``metrics_prometheus.txt``, ``telemetry.jsonl`` (spans and log events as OTLP/JSON lines) and
+``odibi.log.jsonl`` (the run's log as JSON lines). They are written also when the run fails, and
+when it is interrupted (with status ``interrupted``). Every file is written atomically except the
+two append-only line files.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from rich.console import Console
+
+from odibi_otel.configuration import TelemetryHandle, configure
+from odibi_otel.errors import OdibiError
+from odibi_otel.event_bus import EventBus
+from odibi_otel.json_logging import json_lines_handler
+from odibi_otel.orchestrator import Orchestrator
+from odibi_otel.progress import RunProgress
+from odibi_otel.step import Step
+from odibi_otel.tracker import Tracker, TrackerConfig
+
+__all__ = ["ARTIFACTS", "OutputFolderError", "RunReport", "check_output_folder", "run_to_folder"]
+
+#: Artifact kind → file name inside the output folder.
+ARTIFACTS: Final = {
+    "story": "story.html",
+    "lineage": "lineage.json",
+    "metrics": "metrics.json",
+    "prometheus": "metrics_prometheus.txt",
+    "telemetry": "telemetry.jsonl",
+    "log": "odibi.log.jsonl",
+}
+
+_logger = logging.getLogger("odibi_otel")
+
+
+class OutputFolderError(OdibiError, OSError):
+    """The output folder cannot be created or written to."""
+
+
+@dataclass
+class RunReport:
+    """The result of :func:`run_to_folder`: the orchestrator's result and the files written."""
+
+    result: dict[str, Any]
+    artifacts: dict[str, Path] = field(default_factory=dict)
+    prometheus_url: str | None = None
+
+
+def check_output_folder(folder: str | os.PathLike[str]) -> Path:
+    """Create ``folder`` if needed and prove it is writable, before anything runs."""
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise OutputFolderError(
+            f"output folder {str(path)!r} is not writable: {exc.strerror or exc}"
+        ) from exc
+    return path
+
+
+def run_to_folder(
+    steps: Sequence[Step],
+    pipeline_name: str,
+    out_dir: str | os.PathLike[str],
+    *,
+    max_workers: int = 1,
+    enable_cache: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
+    otlp_endpoint: str | None = None,
+    otlp_protocol: str | None = None,
+    prometheus_port: int | None = None,
+    prometheus_host: str = "127.0.0.1",
+    trace_url: str | None = None,
+    tracker_config: TrackerConfig | None = None,
+    event_bus: EventBus | None = None,
+    console: Console | None = None,
+    export_timeout: float | None = None,
+) -> RunReport:
+    """Run ``steps`` with spans, metrics, events, lineage and story, writing every artifact to ``out_dir``.
+
+    OpenTelemetry is set up with :func:`~odibi_otel.configure` (which keeps providers the
+    application already set). Raises :class:`OutputFolderError` before running if ``out_dir``
+    is not writable; re-raises ``KeyboardInterrupt`` after writing the artifacts.
+    """
+    folder = check_output_folder(out_dir)
+    paths = {kind: folder / name for kind, name in ARTIFACTS.items()}
+    log_handler = json_lines_handler(paths["log"])
+    _logger.addHandler(log_handler)
+    handle = configure(
+        service_name=pipeline_name,
+        otlp_endpoint=otlp_endpoint,
+        otlp_protocol=otlp_protocol,
+        prometheus_port=prometheus_port,
+        prometheus_host=prometheus_host,
+        spans_file=paths["telemetry"],
+        export_timeout=export_timeout,
+    )
+    bus = event_bus or EventBus()
+    orchestrator = Orchestrator(
+        steps,
+        enable_tracker=True,
+        tracker_config=tracker_config,
+        metrics_manager=handle.metrics_manager,
+        event_bus=bus,
+        enable_cache=enable_cache,
+        cache_dir=cache_dir if cache_dir is not None else folder / ".odibi_cache",
+        max_workers=max_workers,
+        pipeline_name=pipeline_name,
+    )
+    progress = RunProgress([step.name for step in orchestrator.steps], console)
+    progress.attach(bus)
+    report = RunReport(result={}, prometheus_url=handle.prometheus_url)
+    try:
+        with progress:
+            report.result = orchestrator.execute()
+        _logger.info(
+            "pipeline %s finished: %s",
+            pipeline_name,
+            "success" if report.result["success"] else "failed",
+            extra={"run_id": report.result["run_id"], "trace_id": report.result["trace_id"]},
+        )
+    finally:
+        report.artifacts = _write_artifacts(orchestrator.last_tracker, handle, paths, trace_url)
+        _close(handle, log_handler)
+    return report
+
+
+def _write_artifacts(
+    tracker: Tracker | None, handle: TelemetryHandle, paths: dict[str, Path], trace_url: str | None
+) -> dict[str, Path]:
+    from odibi_otel.story_generator import StoryGenerator
+
+    written: dict[str, Path] = {}
+    manager = handle.metrics_manager
+    if manager is not None:
+        manager.save_to_file(paths["metrics"])
+        manager.export_prometheus(paths["prometheus"])
+        written.update(metrics=paths["metrics"], prometheus=paths["prometheus"])
+    if tracker is not None:
+        tracker.export_lineage(paths["lineage"])
+        StoryGenerator(trace_url_template=trace_url).generate_story(paths["lineage"], paths["story"])
+        written.update(lineage=paths["lineage"], story=paths["story"])
+    written.update(telemetry=paths["telemetry"], log=paths["log"])
+    return written
+
+
+def _close(handle: TelemetryHandle, log_handler: logging.Handler) -> None:
+    handle.shutdown()
+    _logger.removeHandler(log_handler)
+    log_handler.close()

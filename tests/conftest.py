@@ -1,0 +1,77 @@
+"""Shared fixtures: a fresh tracer provider with an in-memory exporter per test, and span helpers.
+
+Tests never install a global provider: every Orchestrator gets ``tracer_provider=`` explicitly.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+
+@dataclass
+class Tracing:
+    """A test's own provider and the spans it finished."""
+
+    provider: TracerProvider
+    exporter: InMemorySpanExporter
+
+    def spans(self) -> list[ReadableSpan]:
+        return list(self.exporter.get_finished_spans())
+
+    def pipeline_spans(self) -> list[ReadableSpan]:
+        return [span for span in self.spans() if span.name.startswith("pipeline ")]
+
+    def pipeline_span(self) -> ReadableSpan:
+        (span,) = self.pipeline_spans()
+        return span
+
+    def node_spans(self) -> dict[str, ReadableSpan]:
+        """Node spans by step name (fails if a step has two spans)."""
+        nodes = [span for span in self.spans() if span.name.startswith("node ")]
+        by_name = {span.name.removeprefix("node "): span for span in nodes}
+        assert len(by_name) == len(nodes), [span.name for span in nodes]
+        return by_name
+
+    def clear(self) -> None:
+        self.exporter.clear()
+
+
+@pytest.fixture()
+def tracing() -> Iterator[Tracing]:
+    provider = TracerProvider()
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield Tracing(provider, exporter)
+    provider.shutdown()
+
+
+@pytest.fixture()
+def write_module(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """Write a Python module with a unique name into a folder; returns its name.
+
+    The module is removed from ``sys.modules`` afterwards so tests cannot see each other's code.
+    """
+    written: list[str] = []
+
+    def write(source: str, folder: Path | None = None, prefix: str = "odibi_test_mod") -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        target = folder or tmp_path
+        target.mkdir(parents=True, exist_ok=True)
+        (target / f"{name}.py").write_text(textwrap.dedent(source), "utf-8")
+        written.append(name)
+        return name
+
+    yield write
+    for name in written:
+        for loaded in [key for key in sys.modules if key == name or key.startswith(name + ".")]:
+            del sys.modules[loaded]
