@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(PY) examples/customer_pipeline/run_demo.py --out $(OUT)
+	$(VENV)/bin/odibi-otel demo --out $(OUT)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest

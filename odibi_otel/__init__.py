@@ -17,6 +17,7 @@ from odibi_otel.errors import (
     PipelineFileError,
     PipelineValidationError,
     StepFieldError,
+    StoryInputError,
     UnknownStepTypeError,
     UnsupportedEngineError,
 )
@@ -25,6 +26,7 @@ from odibi_otel.metrics_manager import MetricsManager, MetricType
 from odibi_otel.orchestrator import Orchestrator
 from odibi_otel.pipeline_file import PipelineDefinition, load_pipeline
 from odibi_otel.step import Step
+from odibi_otel.story_generator import StoryGenerator
 from odibi_otel.validation import validate_steps
 
 __all__ = [
@@ -46,6 +48,8 @@ __all__ = [
     "PipelineValidationError",
     "Step",
     "StepFieldError",
+    "StoryGenerator",
+    "StoryInputError",
     "UnknownStepTypeError",
     "UnsupportedEngineError",
     "__version__",

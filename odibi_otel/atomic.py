@@ -11,6 +11,16 @@ from pathlib import Path
 __all__ = ["atomic_path", "write_bytes_atomic", "write_text_atomic"]
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Temporary files are created 0600; the final file gets the mode a plain open() would give it.
+_FILE_MODE = 0o666 & ~_current_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it replaces ``target`` atomically.
@@ -23,6 +33,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(handle)
     temporary_path = Path(temporary)
+    os.chmod(temporary_path, _FILE_MODE)
     try:
         yield temporary_path
         os.replace(temporary_path, target)

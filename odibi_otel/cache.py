@@ -2,9 +2,11 @@
 
 A node's cache key hashes everything that decides its outputs:
 
-- the step's type, value and params, odibi_otel's and pandas' versions;
+- the step's type, value and params (DataFrame / array params by their full content),
+  odibi_otel's and pandas' versions;
 - for function steps, the function's source code and the content of the file that defines it
-  (so an edit to a helper in the same module invalidates too);
+  (so an edit to a helper in the same module invalidates too), plus the values its closure
+  captured and a bound method's object;
 - for read steps, the source file's path, size, modification time **and content hash**;
 - the fingerprints of its inputs, in order.
 
@@ -13,7 +15,8 @@ downstream keys change whenever anything upstream changes, without hashing DataF
 nodes that cannot be keyed are fingerprinted by content (``pandas.util.hash_pandas_object``).
 
 Entries are Arrow IPC files plus a manifest with their SHA-256; a missing, truncated or altered
-entry is a miss, never a crash. Nothing is ever unpickled.
+entry is a miss, never a crash, and is replaced. Nothing is ever unpickled. Values without a
+stable description (identity-based or abbreviated reprs) make a node uncacheable, never stale.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.ipc
@@ -68,10 +72,12 @@ def static_key_part(step: Step, function: Callable[..., Any] | None) -> str | No
     if step.type == "function":
         assert function is not None
         code = _function_code_digest(function)
-        if code is None:
+        state = _captured_state(function)
+        if code is None or state is None:
             return None
         parts["function"] = function_name(function)
         parts["code"] = code
+        parts["state"] = state
     else:
         parts["path"] = str(step.resolved_path().resolve())
     return _digest(json.dumps(parts, sort_keys=True).encode())
@@ -194,16 +200,55 @@ def _function_code_digest(function: Callable[..., Any]) -> str | None:
     return digest.hexdigest()
 
 
+def _captured_state(function: Callable[..., Any]) -> str | None:
+    """JSON of the values a function uses besides its code (closure cells, a bound method's object).
+
+    ``None`` when one of them has no stable description: such a function is not cached.
+    """
+    target: Any = inspect.unwrap(function)
+    values: list[Any] = []
+    if inspect.ismethod(target):
+        values.append(target.__self__)
+        target = target.__func__
+    for cell in getattr(target, "__closure__", None) or ():
+        try:
+            values.append(cell.cell_contents)
+        except ValueError:  # an empty cell
+            values.append(None)
+    return _canonical_json(values)
+
+
+def _data_fingerprint(item: Any) -> str | None:
+    """Full-content fingerprint of pandas/numpy data (their reprs abbreviate and round), else ``None``."""
+    if isinstance(item, np.ndarray) and not item.dtype.hasobject:
+        return _digest(item.tobytes() + f"|{item.dtype.str}|{item.shape}".encode())
+    if isinstance(item, np.ndarray):
+        item = pd.DataFrame({"values": item.ravel()}).assign(shape=str(item.shape))
+    elif isinstance(item, pd.Index):
+        item = item.to_frame(index=False)
+    elif isinstance(item, pd.Series):
+        item = item.to_frame()
+    if not isinstance(item, pd.DataFrame):
+        return None
+    fingerprint = content_fingerprint(item)
+    if fingerprint is None:
+        raise TypeError(f"cannot fingerprint {type(item).__name__}")
+    return fingerprint
+
+
 def _canonical_json(value: Any) -> str | None:
     def default(item: Any) -> str:
+        fingerprint = _data_fingerprint(item)
+        if fingerprint is not None:
+            return f"{type(item).__qualname__}:{fingerprint}"
         text = repr(item)
-        if " at 0x" in text:  # identity-based repr: not a stable description of the value
+        if " at 0x" in text or "..." in text:  # identity-based or abbreviated: not the value itself
             raise TypeError(text)
         return f"{type(item).__qualname__}:{text}"
 
     try:
         return json.dumps(value, sort_keys=True, default=default)
-    except (TypeError, ValueError):
+    except Exception:  # no stable description (or a repr that fails): not cacheable
         return None
 
 

@@ -38,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(stderr=False, highlight=False)
     errors = Console(stderr=True, highlight=False)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # the console shows warnings; the log file has all
+        handler.setLevel(logging.WARNING)
     try:
         return int(args.handler(args, console))
     except KeyboardInterrupt:

@@ -55,6 +55,7 @@ class TelemetryHandle:
     owns_logger_provider: bool = False
     disabled: bool = False
     export_timeout: float = _DEFAULT_EXPORT_TIMEOUT_S
+    telemetry_file: Any = None
     _cleanups: list[Callable[[], None]] = field(default_factory=list, repr=False)
     _closed: bool = field(default=False, repr=False)
 
@@ -80,6 +81,8 @@ class TelemetryHandle:
             stoppers.append(self.logger_provider.shutdown)
         if self.owns_meter_provider:
             stoppers.append(self.meter_provider.shutdown)  # type: ignore[attr-defined]
+        if self.telemetry_file is not None:  # after the providers flushed into it
+            stoppers.append(self.telemetry_file.shutdown)
         worker = threading.Thread(target=_run_all, args=(stoppers,), name="odibi-otel-shutdown", daemon=True)
         worker.start()
         worker.join(budget)
@@ -141,7 +144,7 @@ def configure(
         for signal in ("traces", "metrics", "logs")
     }
     handle_cleanups: list[Callable[[], None]] = []
-    telemetry_file = _open_file(spans_file, handle_cleanups)
+    telemetry_file = _open_file(spans_file)
     tracer_provider, owns_tracer = _tracer_provider(resource, targets["traces"], otlp_headers, timeout,
                                                     telemetry_file, console)  # fmt: skip
     logger_provider, owns_logger = _logger_provider(resource, targets["logs"], otlp_headers, timeout,
@@ -170,6 +173,7 @@ def configure(
         owns_meter_provider=owns_meter,
         owns_logger_provider=owns_logger,
         export_timeout=timeout,
+        telemetry_file=telemetry_file,
         _cleanups=handle_cleanups,
     )
 
@@ -203,14 +207,12 @@ def _resource(service_name: str | None, extra: Mapping[str, str] | None, env: Ma
     return Resource.create(attributes)
 
 
-def _open_file(path: str | os.PathLike[str] | None, cleanups: list[Callable[[], None]]) -> Any:
+def _open_file(path: str | os.PathLike[str] | None) -> Any:
     if path is None:
         return None
     from odibi_otel.file_exporter import OtlpJsonFile
 
-    telemetry_file = OtlpJsonFile(path)
-    cleanups.insert(0, telemetry_file.shutdown)  # closed last: cleanups run in reverse
-    return telemetry_file
+    return OtlpJsonFile(path)
 
 
 def _is_unset(provider: object) -> bool:

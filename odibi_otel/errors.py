@@ -20,6 +20,7 @@ __all__ = [
     "PipelineValidationError",
     "StepFieldError",
     "StoryInputError",
+    "TelemetryFileError",
     "UnknownStepTypeError",
     "UnsupportedEngineError",
 ]
@@ -99,4 +100,19 @@ class StoryInputError(OdibiError, ValueError):
         self.source = source
         self.place = place
         self.problem = problem
+        super().__init__(": ".join(part for part in (source, place, problem) if part))
+
+
+class TelemetryFileError(OdibiError, ValueError):
+    """An OTLP/JSON telemetry file cannot be read or decoded.
+
+    The message names the file, the line (when there is one) and what was wrong there, e.g.
+    ``run.otlp.jsonl: line 7: resourceSpans[0].scopeSpans[0].spans[2].traceId: bad id 'xyz'``.
+    """
+
+    def __init__(self, source: str, line: int | None, problem: str) -> None:
+        self.source = source
+        self.line = line
+        self.problem = problem
+        place = f"line {line}" if line is not None else None
         super().__init__(": ".join(part for part in (source, place, problem) if part))

@@ -27,10 +27,18 @@ _MAX_DEPTH: Final = 6
 
 
 def truncate_text(text: str, limit: int = MAX_STRING) -> str:
-    """``text`` cut to ``limit`` characters with a marker saying how many were dropped."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}… [+{len(text) - limit} chars]"
+    """``text`` cut to ``limit`` characters with a marker saying how many were dropped.
+
+    Lone surrogates (e.g. undecodable bytes read with ``surrogateescape``), which UTF-8 and thus JSON
+    files and OTLP cannot carry, are written as ``\\udcff`` escapes.
+    """
+    if len(text) > limit:
+        text = f"{text[:limit]}… [+{len(text) - limit} chars]"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def json_safe(value: Any, max_string: int = MAX_STRING, _depth: int = 0) -> Any:

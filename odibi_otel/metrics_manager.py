@@ -237,6 +237,7 @@ class MetricsManager(SpanProcessor):
         self._started = SpanDeduplicator()
         self._ended = SpanDeduplicator()
         self._server: MetricsServer | None = None
+        self._shut_down = False
         self._reset_summary(self._default_pipeline)
 
     # -- span listener -------------------------------------------------------------------------
@@ -258,8 +259,15 @@ class MetricsManager(SpanProcessor):
             self._record_pipeline_span(span)
 
     def shutdown(self) -> None:
-        """Stop the endpoint and the manager's own meter provider."""
+        """Stop the endpoint and the manager's own meter provider; later calls do nothing.
+
+        (A tracer provider the manager was added to shuts it down too.)
+        """
         self.stop_server()
+        with self._lock:
+            if self._shut_down:
+                return
+            self._shut_down = True
         self._provider.shutdown()
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:

@@ -101,7 +101,9 @@ class Orchestrator:
         self.tracker_config = tracker_config or TrackerConfig()
         self.logger_provider = logger_provider
         self.dag: Dag = build_dag(self.steps)
-        self._plans = {name: _plan(step, pipeline_name) for name, step in self.dag.steps.items()}
+        self._plans = {
+            name: _plan(step, pipeline_name, enable_cache) for name, step in self.dag.steps.items()
+        }
         #: The tracker of the latest run, also when ``execute()`` was interrupted.
         self.last_tracker: Tracker | None = None
 
@@ -121,7 +123,7 @@ class Orchestrator:
         return tuple(item for item in (metrics_manager, self.event_bus) if item is not None)
 
 
-def _plan(step: Step, pipeline_name: str) -> NodePlan:
+def _plan(step: Step, pipeline_name: str, cacheable: bool) -> NodePlan:
     function = resolve_function(step) if step.type == "function" else None
     attributes: dict[str, AttributeValue] = {
         semconv.PIPELINE_NAME: pipeline_name,
@@ -138,7 +140,7 @@ def _plan(step: Step, pipeline_name: str) -> NodePlan:
         function=function,
         span_name=semconv.NODE_SPAN_PREFIX + step.name,
         attributes=attributes,
-        cache_key_part=static_key_part(step, function),
+        cache_key_part=static_key_part(step, function) if cacheable else None,
     )
 
 

@@ -369,6 +369,8 @@ def format_duration(ms: float | None) -> str:
     """Milliseconds as ``0.42 ms``, ``53.2 ms``, ``12.5 s``, ``2 min 5 s`` or ``1 h 3 min``."""
     if ms is None:
         return "—"
+    if ms == 0:
+        return "0 ms"
     if ms < 1:
         return f"{ms:.2f} ms"
     if ms < 1000:
@@ -569,6 +571,8 @@ class _Step:
     end: datetime | None
     duration_ms: float | None
     cache_hit: bool | None
+    rows_in: int | None
+    rows_out: int | None
     row_delta: int | None
     before: tuple[_Snapshot, ...]
     after: tuple[_Snapshot, ...]
@@ -599,7 +603,9 @@ def _read_snapshots(reader: _Reader, step: Mapping[str, Any], key: str, place: s
         return ()
     here = _child(place, key)
     return tuple(
-        _read_snapshot(reader, data_key, reader.mapping(value, _child(here, data_key)), _child(here, data_key))
+        _read_snapshot(
+            reader, data_key, reader.mapping(value, _child(here, data_key)), _child(here, data_key)
+        )
         for data_key, value in snapshots.items()
     )
 
@@ -642,12 +648,18 @@ def _read_snapshot(reader: _Reader, key: str, raw: Mapping[str, Any], place: str
     )
 
 
-def _read_diff(reader: _Reader, step: Mapping[str, Any], place: str) -> dict[str, list[dict[str, str]]] | None:
+def _read_diff(
+    reader: _Reader, step: Mapping[str, Any], place: str
+) -> dict[str, list[dict[str, str]]] | None:
     raw = reader.optional_mapping(step, "schema_diff", place)
     if raw is None:
         return None
     here = _child(place, "schema_diff")
-    fields = {"added": ("column", "dtype"), "removed": ("column", "dtype"), "changed": ("column", "before", "after")}
+    fields = {
+        "added": ("column", "dtype"),
+        "removed": ("column", "dtype"),
+        "changed": ("column", "before", "after"),
+    }
     diff: dict[str, list[dict[str, str]]] = {}
     for kind, names in fields.items():
         entries = raw.get(kind) or []
@@ -658,7 +670,9 @@ def _read_diff(reader: _Reader, step: Mapping[str, Any], place: str) -> dict[str
         for index, entry in enumerate(entries):
             entry_place = _child(kind_place, index)
             entry_map = reader.mapping(entry, entry_place)
-            diff[kind].append({name: reader.text(entry_map, name, entry_place, required=True) or "" for name in names})
+            diff[kind].append(
+                {name: reader.text(entry_map, name, entry_place, required=True) or "" for name in names}
+            )
     return diff
 
 
@@ -692,6 +706,8 @@ def _read_step(reader: _Reader, index: int, raw: Any) -> _Step:
         end=reader.timestamp(step, "end_time", place),
         duration_ms=reader.duration(step, "duration_ms", place),
         cache_hit=reader.boolean(step, "cache_hit", place),
+        rows_in=reader.count(step, "rows_in", place),
+        rows_out=reader.count(step, "rows_out", place),
         row_delta=reader.integer(step, "row_delta", place),
         before=_read_snapshots(reader, step, "before", place),
         after=_read_snapshots(reader, step, "after", place),
@@ -766,7 +782,8 @@ def _check_format(reader: _Reader, doc: Mapping[str, Any]) -> None:
     version = reader.integer(doc, "version", "")
     if version is not None and version > semconv.LINEAGE_VERSION:
         reader.fail(
-            "version", f"unsupported lineage version {version}; this odibi_otel reads up to {semconv.LINEAGE_VERSION}"
+            "version",
+            f"unsupported lineage version {version}; this odibi_otel reads up to {semconv.LINEAGE_VERSION}",
         )
 
 
@@ -798,7 +815,11 @@ def _ms_between(first: datetime, second: datetime) -> float:
 
 
 def _bar(
-    origin: datetime | None, total_ms: float, start: datetime | None, end: datetime | None, duration: float | None
+    origin: datetime | None,
+    total_ms: float,
+    start: datetime | None,
+    end: datetime | None,
+    duration: float | None,
 ) -> tuple[float | None, float | None, float | None]:
     """Offset and width (percent of the run) and the offset in ms of one interval."""
     if origin is None or start is None:
@@ -817,14 +838,18 @@ def _bar(
 def _ticks(total_ms: float) -> tuple[Tick, ...]:
     if total_ms <= 0:
         return ()
-    return tuple(Tick(percent=float(p), label=format_duration(total_ms * p / 100)) for p in (0, 25, 50, 75, 100))
+    return tuple(
+        Tick(percent=float(p), label=format_duration(total_ms * p / 100)) for p in (0, 25, 50, 75, 100)
+    )
 
 
 def _status_counts(statuses: Iterable[str]) -> tuple[StatusCount, ...]:
     counts: dict[str, int] = {}
     for status in statuses:
         counts[status] = counts.get(status, 0) + 1
-    ordered = sorted(counts, key=lambda s: (_STATUS_ORDER.index(s) if s in _STATUS_ORDER else len(_STATUS_ORDER), s))
+    ordered = sorted(
+        counts, key=lambda s: (_STATUS_ORDER.index(s) if s in _STATUS_ORDER else len(_STATUS_ORDER), s)
+    )
     return tuple(StatusCount(status=s, tone=status_tone(s), count=counts[s]) for s in ordered)
 
 
@@ -845,8 +870,9 @@ def _pipeline_story(
     origin, total_ms = _window(start, end, ((step.start, step.end) for step in steps))
     if duration is None and start is not None and end is not None:
         duration = max(_ms_between(start, end), 0.0)
-    rows_in = sum(s.after[0].rows for s in steps if s.type == "read" and s.after) if steps else None
-    rows_out = sum(s.after[0].rows for s in steps if s.type == "write" and s.after) if steps else None
+    # as the tracker's summary: rows that entered the pipeline (read steps) and left it (write steps)
+    rows_in = sum(_rows_after(s) or 0 for s in steps if s.type == "read") if steps else None
+    rows_out = sum(_rows_after(s) or 0 for s in steps if s.type == "write") if steps else None
     header = Header(
         title=title if title is not None else f"{pipeline_name} · execution story",
         pipeline_name=pipeline_name,
@@ -956,7 +982,7 @@ def _layout_dag(reader: _Reader, steps: Sequence[_Step]) -> DagLayout:
             target_id=step.card_id,
             name=step.name,
             label=_cut(step.name, _NODE_LABEL_CHARS),
-            detail=_cut(" · ".join(p for p in (step.layer, format_duration(_step_duration(step))) if p), _NODE_DETAIL_CHARS),
+            detail=_cut(_node_detail(step), _NODE_DETAIL_CHARS),
             layer_name=step.layer,
             status=step.status,
             tone=status_tone(step.status),
@@ -981,8 +1007,17 @@ def _layout_dag(reader: _Reader, steps: Sequence[_Step]) -> DagLayout:
     return DagLayout(nodes=nodes, edges=edges, layers=layer_count, width=width, height=height)
 
 
+def _node_detail(step: _Step) -> str:
+    duration = _step_duration(step)
+    timing = "not run" if duration is None and step.start is None else format_duration(duration)
+    return " · ".join(part for part in (step.layer, timing) if part)
+
+
 def _longest_path_layers(
-    reader: _Reader, steps: Sequence[_Step], parents: Mapping[int, list[int]], children: Mapping[int, list[int]]
+    reader: _Reader,
+    steps: Sequence[_Step],
+    parents: Mapping[int, list[int]],
+    children: Mapping[int, list[int]],
 ) -> dict[int, int]:
     waiting = {index: len(p) for index, p in parents.items()}
     ready = [step.index for step in steps if waiting[step.index] == 0]
@@ -1091,25 +1126,47 @@ def _schema_rows(step: _Step) -> tuple[SchemaRow, ...]:
     return tuple(rows)
 
 
-def _schema_summary(rows: Sequence[SchemaRow], has_diff: bool) -> str:
+def _rows_before(step: _Step) -> int | None:
+    """Rows the step received: its snapshots, else the document's ``rows_in`` once it started."""
+    if step.before:
+        return sum(s.rows for s in step.before)
+    return step.rows_in if step.inputs and step.start is not None else None
+
+
+def _rows_after(step: _Step) -> int | None:
+    """Rows the step produced: its snapshots, else the document's ``rows_out``."""
+    return sum(s.rows for s in step.after) if step.after else step.rows_out
+
+
+def _schema_summary(step: _Step, rows: Sequence[SchemaRow], has_diff: bool) -> str:
     if not has_diff:
-        return f"{len(rows)} input columns" if rows else "No schema"
+        if rows:
+            return f"{len(rows)} input columns"
+        return "Not run" if step.start is None else "No schema recorded"
     parts = [
         f"{sign}{count} {marker}"
-        for sign, marker in (("+", "added"), ("−", "removed"), ("~", "changed"))
+        for sign, marker in (("+", "added"), ("-", "removed"), ("~", "changed"))
         if (count := sum(1 for row in rows if row.marker == marker))
     ]
     return " · ".join(parts) if parts else "No schema changes"
 
 
+def _before_text(step: _Step, rows_before: int | None) -> str:
+    if step.before:
+        return _shape(step.before, "inputs")
+    return "No data" if rows_before is None else f"{format_count(rows_before)} rows"
+
+
 def _card(step: _Step, offset_ms: float | None) -> Card:
-    rows_before = sum(s.rows for s in step.before) if step.before else None
-    rows_after = sum(s.rows for s in step.after) if step.after else None
+    rows_before = _rows_before(step)
+    rows_after = _rows_after(step)
     delta = step.row_delta
     if delta is None and rows_after is not None and step.type != "write":
         delta = rows_after - (rows_before or 0)
     if step.after:
         after_text = _shape(step.after, "outputs")
+    elif rows_after is not None:
+        after_text = f"{format_count(rows_after)} rows"
     elif step.status == semconv.STATUS_SKIPPED:
         after_text = "Not run (skipped)"
     else:
@@ -1140,12 +1197,12 @@ def _card(step: _Step, offset_ms: float | None) -> Card:
         rows_before=rows_before,
         rows_after=rows_after,
         row_delta=delta,
-        before_text=_shape(step.before, "inputs") if step.before else "No data",
+        before_text=_before_text(step, rows_before),
         after_text=after_text,
         delta_text=delta_text,
         delta_tone="neutral" if not delta else ("up" if delta > 0 else "down"),
         schema=schema,
-        schema_summary=_schema_summary(schema, has_diff),
+        schema_summary=_schema_summary(step, schema, has_diff),
         samples=samples,
         error=step.error,
     )
@@ -1249,7 +1306,11 @@ def _tree_order(spans: Sequence[_Span]) -> list[tuple[_Span, int]]:
     ids = {span.span_id for span in spans if span.span_id}
     children: dict[str | None, list[_Span]] = {}
     for span in spans:
-        parent = span.parent_span_id if span.parent_span_id in ids and span.parent_span_id != span.span_id else None
+        parent = (
+            span.parent_span_id
+            if span.parent_span_id in ids and span.parent_span_id != span.span_id
+            else None
+        )
         children.setdefault(parent, []).append(span)
 
     def start_key(span: _Span) -> tuple[bool, datetime, int]:

@@ -34,7 +34,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext
 from opentelemetry.util.types import AttributeValue
 
 from odibi_otel import semconv
-from odibi_otel.atomic import write_text_atomic
+from odibi_otel.atomic import write_bytes_atomic
 from odibi_otel.datasize import estimate_frame_bytes
 from odibi_otel.jsonsafe import json_safe, truncate_text
 from odibi_otel.safety import call_safely
@@ -266,7 +266,9 @@ class Tracker:
 
     def export_lineage(self, path: str | os.PathLike[str]) -> None:
         """Write the lineage document as JSON to ``path`` (atomically)."""
-        write_text_atomic(path, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        # a lone surrogate (e.g. in an error message) becomes its JSON escape, not an encoding error
+        write_bytes_atomic(path, text.encode("utf-8", "backslashreplace"))
 
     # -- internals ------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import sys
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -104,7 +106,24 @@ def test_second_run_hits_and_returns_the_same_data(runner: Runner) -> None:
     assert spans["summary"].attributes["odibi.node.rows_in"] == 3
 
 
-def test_cache_hit_does_not_call_the_function(runner: Runner) -> None:
+COUNTED_CALLS: list[int] = []
+
+
+def counted_scale(frame: pd.DataFrame, factor: int) -> pd.DataFrame:
+    COUNTED_CALLS.append(factor)
+    return scale(frame, factor)
+
+
+def test_cache_hit_does_not_call_the_function(runner: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_source(Path("data.csv"), "id,v\n1,10\n")
+    monkeypatch.setattr(sys.modules[__name__], "COUNTED_CALLS", [])
+    runner.run(pipeline(function=counted_scale))
+    runner.run(pipeline(function=counted_scale))
+    assert COUNTED_CALLS == [2]
+
+
+def test_closure_over_changing_state_is_recomputed(runner: Runner) -> None:
+    """A closure's captured values are part of the key, so a side-effect list that grew is a miss."""
     write_source(Path("data.csv"), "id,v\n1,10\n")
     calls: list[int] = []
 
@@ -113,8 +132,9 @@ def test_cache_hit_does_not_call_the_function(runner: Runner) -> None:
         return scale(frame, factor)
 
     runner.run(pipeline(function=counted))
-    runner.run(pipeline(function=counted))
-    assert calls == [2]
+    second = runner.run(pipeline(function=counted))
+    assert calls == [2, 2]
+    assert second["cache_hits"] == ["read"]
 
 
 def test_source_change_with_same_size_and_mtime_is_a_miss(runner: Runner) -> None:
@@ -396,3 +416,116 @@ def test_outputs_arrow_cannot_store_are_recomputed_not_fatal(runner: Runner) -> 
     assert first["outputs"]["m"]["mixed"].tolist() == [1, "a", 2.5]
     assert list(runner.cache_dir.rglob("*.arrow")) == []
     assert list(runner.cache_dir.rglob(".staging-*")) == []
+
+
+# --- values a function uses besides its code and params -----------------------------------------
+
+
+def _make_scaler(factor: int) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    def scale_by_closure(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(scaled=frame["v"] * factor)
+
+    return scale_by_closure
+
+
+@dataclasses.dataclass
+class Rate:
+    rate: float
+
+    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(scaled=frame["v"] * self.rate)
+
+
+class OpaqueRate:
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+
+    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(scaled=frame["v"] * self.rate)
+
+
+def _read_then(function: Callable[..., pd.DataFrame], **params: Any) -> list[Step]:
+    return [
+        Step("read", "ingest", "read", "data.csv", outputs=["raw"]),
+        Step("scale", "transform", "function", function, inputs=["raw"], outputs=["scaled"], params=params),
+    ]
+
+
+def test_closure_values_are_part_of_the_key(runner: Runner) -> None:
+    write_source(Path("data.csv"), "id,v\n1,10\n")
+    assert runner.run(_read_then(_make_scaler(2)))["outputs"]["scaled"]["scaled"].tolist() == [20]
+    assert runner.run(_read_then(_make_scaler(2)))["cache_hits"] == ["read", "scale"]
+    changed = runner.run(_read_then(_make_scaler(3)))
+    assert changed["cache_hits"] == ["read"]
+    assert changed["outputs"]["scaled"]["scaled"].tolist() == [30]
+
+
+def test_bound_method_object_state_is_part_of_the_key(runner: Runner) -> None:
+    write_source(Path("data.csv"), "id,v\n1,10\n")
+    runner.run(_read_then(Rate(0.5).apply))
+    assert runner.run(_read_then(Rate(0.5).apply))["cache_hits"] == ["read", "scale"]
+    changed = runner.run(_read_then(Rate(0.25).apply))
+    assert changed["cache_hits"] == ["read"]
+    assert changed["outputs"]["scaled"]["scaled"].tolist() == [2.5]
+
+
+def test_method_of_an_object_without_a_stable_description_is_not_cached(runner: Runner) -> None:
+    write_source(Path("data.csv"), "id,v\n1,10\n")
+    runner.run(_read_then(OpaqueRate(0.5).apply))
+    changed = runner.run(_read_then(OpaqueRate(0.25).apply))
+    assert changed["cache_hits"] == ["read"]
+    assert "odibi.node.cache_hit" not in runner.tracing.node_spans()["scale"].attributes
+    assert changed["outputs"]["scaled"]["scaled"].tolist() == [2.5]
+
+
+def _total(lookup: Any) -> float:
+    return float(np.asarray(lookup, dtype="float64").sum())
+
+
+def add_lookup(frame: pd.DataFrame, lookup: Any) -> pd.DataFrame:
+    return frame.assign(scaled=_total(lookup))
+
+
+@pytest.mark.parametrize(
+    ("original", "changed"),
+    [
+        pytest.param(
+            pd.DataFrame({"v": range(200)}),
+            pd.DataFrame({"v": range(200)}).replace({100: 7}),
+            id="dataframe-changed-past-the-repr",
+        ),
+        pytest.param(
+            pd.Series(np.arange(5000)), pd.Series(np.arange(5000)).replace({2500: 0}), id="series-changed-mid"
+        ),
+        pytest.param(np.arange(5000), np.where(np.arange(5000) == 2500, 0, np.arange(5000)), id="ndarray"),
+        pytest.param(
+            pd.DataFrame({"v": [1.0000001]}),
+            pd.DataFrame({"v": [1.0000002]}),
+            id="dataframe-below-repr-precision",
+        ),
+    ],
+)
+def test_data_params_are_keyed_by_full_content(runner: Runner, original: Any, changed: Any) -> None:
+    write_source(Path("data.csv"), "id,v\n1,10\n")
+    first = runner.run(_read_then(add_lookup, lookup=original))
+    same = runner.run(_read_then(add_lookup, lookup=original.copy()))
+    assert same["cache_hits"] == ["read", "scale"]
+    other = runner.run(_read_then(add_lookup, lookup=changed))
+    assert other["cache_hits"] == ["read"]
+    assert other["outputs"]["scaled"]["scaled"].tolist() == [_total(changed)]
+    assert first["outputs"]["scaled"]["scaled"].tolist() == [_total(original)]
+    assert _total(changed) != _total(original)
+
+
+class BrokenRepr:
+    def __repr__(self) -> str:
+        raise RuntimeError("repr is broken")
+
+
+def test_param_whose_repr_raises_is_just_not_cached(runner: Runner) -> None:
+    write_source(Path("data.csv"), "id,v\n1,10\n")
+    steps = _read_then(lambda frame, marker: frame.assign(scaled=1), marker=BrokenRepr())
+    runner.run(steps)
+    second = runner.run(steps)
+    assert second["cache_hits"] == ["read"]
+    assert second["outputs"]["scaled"]["scaled"].tolist() == [1]

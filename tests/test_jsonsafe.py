@@ -155,6 +155,10 @@ def test_negative_zero_keeps_its_sign() -> None:
         ("x" * 1000, 5, "xxxxx… [+995 chars]"),
         ("", 0, ""),
         ("ab", 0, "… [+2 chars]"),
+        # lone surrogates cannot be UTF-8 encoded (JSON files, OTLP): escaped
+        ("ok\udcff", 10, "ok\\udcff"),
+        ("\udcff" * 3, 2, "\\udcff\\udcff… [+1 chars]"),
+        ("😀 fine", 10, "😀 fine"),
     ],
 )
 def test_truncate_text(text: str, limit: int, expected: str) -> None:

@@ -604,3 +604,31 @@ def test_fail_fast_true_in_parallel_lets_running_nodes_finish_and_starts_no_more
     every = result["successful_nodes"] + result["failed_nodes"] + result["skipped_nodes"]
     assert sorted(every) == sorted(step.name for step in steps)
     assert sorted(tracing.node_spans()) == sorted(result["successful_nodes"] + result["failed_nodes"])
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_interrupt_closes_every_span_and_propagates(tracing: Tracing, workers: int) -> None:
+    def interrupted(frame: pd.DataFrame) -> pd.DataFrame:
+        raise KeyboardInterrupt
+
+    steps = [
+        Step("source", "ingest", "function", _source, outputs=["raw"]),
+        Step("stop", "transform", "function", interrupted, inputs=["raw"], outputs=["s"]),
+        Step("after", "transform", "function", _passthrough, inputs=["s"], outputs=["a"]),
+    ]
+    with pytest.raises(KeyboardInterrupt):
+        Orchestrator(steps, tracer_provider=tracing.provider, max_workers=workers).execute()
+
+    assert sorted(span.name for span in tracing.spans()) == ["node source", "node stop", "pipeline pipeline"]
+    stop = tracing.node_spans()["stop"]
+    assert stop.status.status_code is StatusCode.ERROR
+    assert stop.attributes["odibi.node.status"] == "interrupted"
+    assert stop.attributes["error.type"] == "KeyboardInterrupt"
+    assert stop.events[0].attributes["exception.type"] == "KeyboardInterrupt"
+    pipeline = tracing.pipeline_span()
+    assert pipeline.status.status_code is StatusCode.ERROR
+    assert pipeline.status.description == "interrupted: KeyboardInterrupt"
+    assert pipeline.attributes["odibi.pipeline.status"] == "interrupted"
+    assert pipeline.attributes["error.type"] == "KeyboardInterrupt"
+    assert pipeline.attributes["odibi.pipeline.skipped_nodes"] == ("after",)
+    assert trace.get_current_span() is trace.INVALID_SPAN
