@@ -106,7 +106,9 @@ def _add_run_options(command: argparse.ArgumentParser, default_out: str) -> None
     command.add_argument(
         "--prometheus-port", type=int, default=None, metavar="P", help="serve /metrics on port P"
     )
-    command.add_argument("--prometheus-host", default="127.0.0.1", metavar="HOST")
+    command.add_argument(
+        "--prometheus-host", default=None, metavar="HOST", help="bind address (default 127.0.0.1)"
+    )
     command.add_argument(
         "--trace-url",
         default=None,

@@ -99,7 +99,7 @@ def configure(
     otlp_endpoint: str | None = None,
     otlp_protocol: str | None = None,
     prometheus_port: int | None = None,
-    prometheus_host: str | None = "127.0.0.1",
+    prometheus_host: str | None = None,
     spans_file: str | os.PathLike[str] | None = None,
     console: bool = False,
     *,
@@ -119,7 +119,7 @@ def configure(
             else ``http/protobuf``).
         prometheus_port: Serve ``/metrics`` on this port (0 = any free port); ``None`` keeps it
             off unless ``OTEL_EXPORTER_PROMETHEUS_PORT`` is set.
-        prometheus_host: Address to bind; loopback unless told otherwise.
+        prometheus_host: Address to bind; default ``OTEL_EXPORTER_PROMETHEUS_HOST``, else 127.0.0.1.
         spans_file: Write spans and log events as OTLP/JSON lines to this file.
         console: Also print spans, metrics and logs to stdout.
         resource_attributes: Extra resource attributes (``OTEL_RESOURCE_ATTRIBUTES`` is read too).

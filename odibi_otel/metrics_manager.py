@@ -427,13 +427,13 @@ class MetricsManager(SpanProcessor):
         name = str(attributes[semconv.NODE_NAME])
         layer = str(attributes.get(semconv.NODE_LAYER, ""))
         failed = span.status.status_code is StatusCode.ERROR
-        status = semconv.STATUS_FAILED if failed else semconv.STATUS_SUCCESS
+        cache_hit = attributes.get(semconv.NODE_CACHE_HIT)
+        status = _node_status(failed, cache_hit)
         seconds = ((span.end_time or 0) - (span.start_time or 0)) / 1e9
         rows = int(attributes.get(semconv.NODE_ROWS_OUT, 0) or 0)
         size = int(attributes.get(semconv.NODE_OUTPUT_SIZE_BYTES, 0) or 0)
         memory = resident_memory_bytes()
         throughput = rows / seconds if seconds > 0 else 0.0
-        cache_hit = attributes.get(semconv.NODE_CACHE_HIT)
         base = {
             semconv.LABEL_PIPELINE: str(attributes.get(semconv.PIPELINE_NAME, self._pipeline_name)),
             semconv.LABEL_NODE: name,
@@ -448,8 +448,9 @@ class MetricsManager(SpanProcessor):
                 sink.errors.add(1, {**base, semconv.LABEL_ERROR_TYPE: error_type})
             else:
                 sink.rows.add(rows, base)
-                sink.throughput.set(throughput, base)
                 sink.data_size.set(size, base)
+                if not cache_hit:  # a cache read says nothing about the node's own speed
+                    sink.throughput.set(throughput, base)
             if cache_hit is not None:
                 (sink.cache_hits if cache_hit else sink.cache_misses).add(1, base)
         figures = self._figures(name)
@@ -460,7 +461,7 @@ class MetricsManager(SpanProcessor):
             figures.throughput = throughput
             figures.data_size_bytes = size
             figures.cache_hit = None if cache_hit is None else bool(cache_hit)
-            figures.status = status
+            figures.status = semconv.STATUS_FAILED if failed else semconv.STATUS_SUCCESS
             figures.layer = layer
             if failed:
                 self._error_count += 1
@@ -485,6 +486,13 @@ class MetricsManager(SpanProcessor):
             self._pipeline_status = status
             self._pipeline_duration_ms = seconds * 1000.0
             self._runs += 1
+
+
+def _node_status(failed: bool, cache_hit: object) -> str:
+    """The ``status`` label of a node measurement: failed, cached (served from cache) or success."""
+    if failed:
+        return semconv.STATUS_FAILED
+    return semconv.STATUS_CACHED if cache_hit else semconv.STATUS_SUCCESS
 
 
 def _as_metric_type(metric_type: MetricType | str) -> MetricType | None:

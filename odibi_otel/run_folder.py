@@ -81,7 +81,7 @@ def run_to_folder(
     otlp_endpoint: str | None = None,
     otlp_protocol: str | None = None,
     prometheus_port: int | None = None,
-    prometheus_host: str = "127.0.0.1",
+    prometheus_host: str | None = None,
     trace_url: str | None = None,
     tracker_config: TrackerConfig | None = None,
     event_bus: EventBus | None = None,

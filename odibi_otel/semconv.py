@@ -52,6 +52,8 @@ STATUS_SUCCESS: Final = "success"
 STATUS_FAILED: Final = "failed"
 STATUS_SKIPPED: Final = "skipped"
 STATUS_INTERRUPTED: Final = "interrupted"
+#: ``status`` label value of node metrics for outputs served from the cache.
+STATUS_CACHED: Final = "cached"
 
 # Metric instruments (OpenTelemetry names; the Prometheus exporter adds unit and _total suffixes).
 METRIC_NODE_DURATION: Final = "odibi.node.duration"

@@ -71,15 +71,15 @@ MODE_PIPELINE: Final = "pipeline"
 MODE_TIMELINE: Final = "timeline"
 
 #: DAG geometry (SVG user units).
-NODE_WIDTH: Final = 176
+NODE_WIDTH: Final = 188
 NODE_HEIGHT: Final = 48
-COLUMN_GAP: Final = 72
+COLUMN_GAP: Final = 56
 ROW_GAP: Final = 20
 DAG_PADDING: Final = 16
 
 #: Longest step name shown inside a DAG node before it is cut (the full name is its tooltip).
-_NODE_LABEL_CHARS: Final = 21
-_NODE_DETAIL_CHARS: Final = 28
+_NODE_LABEL_CHARS: Final = 19
+_NODE_DETAIL_CHARS: Final = 25
 #: Longest text shown in one sample cell (the tracker already cuts strings at 200 characters).
 _MAX_CELL_CHARS: Final = 1000
 
@@ -388,7 +388,7 @@ def format_duration(ms: float | None) -> str:
 def _format_clock(moment: datetime | None) -> str:
     if moment is None:
         return "—"
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _format_offset(ms: float | None) -> str:

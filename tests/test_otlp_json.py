@@ -91,7 +91,11 @@ ANY_VALUES = [
     ),
     ({"kvlistValue": {}}, {}),
     (
-        {"kvlistValue": {"values": [{"key": "n", "value": {"arrayValue": {"values": [{"kvlistValue": {}}]}}}]}},
+        {
+            "kvlistValue": {
+                "values": [{"key": "n", "value": {"arrayValue": {"values": [{"kvlistValue": {}}]}}}]
+            }
+        },
         {"n": [{}]},
     ),
     ({}, None),
@@ -249,11 +253,17 @@ MALFORMED = [
     (span_line(status=[]), "status: expected an object, got array"),
     (span_line(attributes=[{"key": 1}]), "attributes[0].key: expected a string, got number 1"),
     (span_line(attributes=[{"key": "k", "value": {"intValue": True}}]), "intValue: expected a signed 64-bit"),
-    (span_line(attributes=[{"key": "k", "value": {"intValue": "1e3"}}]), "intValue: expected a signed 64-bit"),
+    (
+        span_line(attributes=[{"key": "k", "value": {"intValue": "1e3"}}]),
+        "intValue: expected a signed 64-bit",
+    ),
     (span_line(attributes=[{"key": "k", "value": {"intValue": str(2**63)}}]), "is out of range"),
     (span_line(attributes=[{"key": "k", "value": {"stringValue": 3}}]), "stringValue: expected a string"),
     (span_line(attributes=[{"key": "k", "value": {"bytesValue": "***"}}]), "bytesValue: expected base64"),
-    (span_line(attributes=[{"key": "k", "value": {"boolValue": "true"}}]), "boolValue: expected true or false"),
+    (
+        span_line(attributes=[{"key": "k", "value": {"boolValue": "true"}}]),
+        "boolValue: expected true or false",
+    ),
     (span_line(links=[{"traceId": TRACE_ID, "spanId": "nope"}]), "links[0].spanId: bad id 'nope'"),
     (span_line(events=[{"name": "e", "timeUnixNano": {}}]), "events[0].timeUnixNano: expected an unsigned"),
     (log_line(traceId="12"), "logRecords[0].traceId: bad id '12'"),
@@ -282,7 +292,7 @@ def test_deeply_nested_values_are_reported_not_crashing() -> None:
     for depth in (65, 400):  # decoder limit; JSON parser recursion
         value = '{"kvlistValue": {"values": [{"key": "k", "value": ' * depth + "{}" + "}]}}" * depth
         line = log_line({"stringValue": "PLACEHOLDER"}).replace('{"stringValue": "PLACEHOLDER"}', value)
-        with pytest.raises(TelemetryFileError, match="^deep.jsonl: line 1: .*nested too deeply"):
+        with pytest.raises(TelemetryFileError, match=r"^deep\.jsonl: line 1: .*nested too deeply"):
             decode_lines([line], "deep.jsonl")
 
 
@@ -362,7 +372,9 @@ def test_spans_round_trip_through_otlp_json() -> None:
     assert exception.time_ns > 0
 
 
-def emitted_logs(body: Any, event_name: str = "odibi.lineage.snapshot") -> tuple[list[ReadableLogRecord], Any]:
+def emitted_logs(
+    body: Any, event_name: str = "odibi.lineage.snapshot"
+) -> tuple[list[ReadableLogRecord], Any]:
     exporter = InMemoryLogRecordExporter()
     provider = LoggerProvider()
     provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))

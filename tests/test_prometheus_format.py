@@ -148,12 +148,16 @@ def check_values(text: str, runs: Runs) -> None:
         assert len(node_spans) == 2
         rows = sum(s.attributes[semconv.NODE_ROWS_OUT] for s in node_spans)
         assert value("odibi_node_rows_total", **labels) == rows == 8
-        assert value("odibi_node_duration_seconds_count", **labels, status="success") == 2
-        assert value("odibi_node_duration_seconds_bucket", **labels, status="success", le="+Inf") == 2
-        durations = sum((s.end_time - s.start_time) / 1e9 for s in node_spans)
-        assert value("odibi_node_duration_seconds_sum", **labels, status="success") == pytest.approx(
-            durations
-        )
+        statuses = ["cached" if s.attributes.get(semconv.NODE_CACHE_HIT) else "success" for s in node_spans]
+        for status in set(statuses):
+            runs_with_status = [s for s, st in zip(node_spans, statuses, strict=True) if st == status]
+            count = len(runs_with_status)
+            assert value("odibi_node_duration_seconds_count", **labels, status=status) == count
+            assert value("odibi_node_duration_seconds_bucket", **labels, status=status, le="+Inf") == count
+            durations = sum((s.end_time - s.start_time) / 1e9 for s in runs_with_status)
+            assert value("odibi_node_duration_seconds_sum", **labels, status=status) == pytest.approx(
+                durations
+            )
         size = node_spans[-1].attributes[semconv.NODE_OUTPUT_SIZE_BYTES]
         assert value("odibi_node_output_size_bytes", **labels) == size
         assert value("odibi_node_memory_usage_bytes", **labels) > 0

@@ -238,7 +238,8 @@ def test_header_counts_rows_and_trace_link() -> None:
     assert [(c.status, c.count) for c in header.counts] == [("success", 2), ("failed", 1), ("skipped", 1)]
     assert (header.rows_in, header.rows_out) == (10, 7)
     assert header.trace_url == f"http://localhost:16686/trace/{TRACE_ID}"
-    assert header.start_text == "2024-05-01 12:30:00.000 UTC"
+    assert header.start_text == "2024-05-01 12:30:00 UTC"
+    assert header.start_iso == "2024-05-01T12:30:00+00:00"
     assert header.duration_text == "100 ms"
     assert story.statuses == ("success", "failed", "skipped")
     assert story.layers == ("transform",)
@@ -314,7 +315,7 @@ def test_schema_diff_is_computed_when_the_document_has_none() -> None:
 
 def test_unchanged_schema_says_so() -> None:
     same = {"a": snapshot(2, {"x": "int64"})}
-    diff = {"added": [], "removed": [], "changed": []}
+    diff: dict[str, list[Any]] = {"added": [], "removed": [], "changed": []}
     result = card(build_story(document([step("t", before=same, after=same, schema_diff=diff)])), "t")
     assert result.schema_summary == "No schema changes"
     assert [r.marker for r in result.schema] == ["same"]
