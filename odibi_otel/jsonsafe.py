@@ -23,6 +23,8 @@ __all__ = ["MAX_ITEMS", "MAX_STRING", "json_safe", "truncate_text"]
 
 MAX_STRING: Final = 200
 MAX_ITEMS: Final = 50
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
 _MAX_DEPTH: Final = 6
 
 
@@ -56,7 +58,8 @@ def json_safe(value: Any, max_string: int = MAX_STRING, _depth: int = 0) -> Any:
             item = complex(item) if isinstance(item, np.complexfloating) else float(item)
         return json_safe(item, max_string, _depth)
     if isinstance(value, int):
-        return value
+        # OTLP carries 64-bit integers only: bigger ones are kept exactly, as text
+        return value if _INT64_MIN <= value <= _INT64_MAX else str(value)
     if isinstance(value, float):
         return _float(value)
     if _is_missing(value):

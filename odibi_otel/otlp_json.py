@@ -37,7 +37,8 @@ from opentelemetry.exporter.otlp.proto.common._internal.trace_encoder import enc
 from opentelemetry.proto.logs.v1 import logs_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 from opentelemetry.sdk._logs import ReadableLogRecord
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.trace import Link, Status
 
 from odibi_otel.errors import TelemetryFileError
 
@@ -79,13 +80,17 @@ _DECIMAL: Final = re.compile(r"[+-]?[0-9]+")
 def encode_spans_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
     """An OTLP/JSON ``ExportTraceServiceRequest`` (``{"resourceSpans": [...]}``) for SDK spans.
 
+    Text protobuf cannot carry (lone surrogates, e.g. from bytes decoded with
+    ``surrogateescape``) is written with ``\\udcxx`` escapes instead of failing the batch.
+
     Args:
         spans: Finished spans, as a ``SpanExporter`` receives them.
 
     Returns:
         A JSON-serialisable dict; ids are lowercase hex strings as OTLP/JSON requires.
     """
-    data: dict[str, Any] = MessageToDict(encode_spans(spans), use_integers_for_enums=True)
+    message = encode_spans([_encodable_span(span) for span in spans])
+    data: dict[str, Any] = MessageToDict(message, use_integers_for_enums=True)
     data.setdefault("resourceSpans", [])
     for resource in data["resourceSpans"]:
         for scope in resource.get("scopeSpans", []):
@@ -99,19 +104,17 @@ def encode_spans_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
 def encode_logs_json(records: Sequence[ReadableLogRecord]) -> dict[str, Any]:
     """An OTLP/JSON ``ExportLogsServiceRequest`` (``{"resourceLogs": [...]}``) for SDK log records.
 
+    Values protobuf cannot carry are written as text rather than failing the batch: an integer
+    outside the signed 64-bit range or an object of an unsupported type as its ``str()``, lone
+    surrogates as ``\\udcxx`` escapes.
+
     Args:
         records: Log records, as a ``LogRecordExporter`` receives them.
-
-    A body value protobuf cannot carry (an integer outside the signed 64-bit range, an object of
-    an unsupported type) is written as its ``str()`` rather than losing the whole batch.
 
     Returns:
         A JSON-serialisable dict; ids are lowercase hex strings as OTLP/JSON requires.
     """
-    try:
-        message = encode_logs(records)
-    except Exception:  # the encoder raises bare Exception / ValueError for values it cannot carry
-        message = encode_logs([_with_encodable_body(record) for record in records])
+    message = encode_logs([_encodable_log_record(record) for record in records])
     data: dict[str, Any] = MessageToDict(message, use_integers_for_enums=True)
     data.setdefault("resourceLogs", [])
     for resource in data["resourceLogs"]:
@@ -121,26 +124,82 @@ def encode_logs_json(records: Sequence[ReadableLogRecord]) -> dict[str, Any]:
     return data
 
 
-def _with_encodable_body(record: ReadableLogRecord) -> ReadableLogRecord:
-    body = record.log_record.body
-    encodable = _encodable(body)
-    if encodable is body:
+def _encodable_span(span: ReadableSpan) -> ReadableSpan:
+    """``span`` itself, or a copy whose text and values protobuf can encode."""
+    name = _encodable_text(span.name)
+    attributes = _encodable(span.attributes)
+    description = span.status.description
+    clean_description = _encodable_text(description) if description is not None else None
+    events = [(event, _encodable_text(event.name), _encodable(event.attributes)) for event in span.events]
+    links = [(link, _encodable(link.attributes)) for link in span.links]
+    unchanged = (
+        name is span.name
+        and attributes is span.attributes
+        and clean_description is description
+        and all(n is e.name and a is e.attributes for e, n, a in events)
+        and all(a is link.attributes for link, a in links)
+    )
+    if unchanged:
+        return span
+    return ReadableSpan(
+        name=name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=attributes,
+        events=tuple(Event(n, a, e.timestamp) for e, n, a in events),
+        links=tuple(Link(link.context, a) for link, a in links),
+        kind=span.kind,
+        status=Status(span.status.status_code, clean_description),
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+def _encodable_log_record(record: ReadableLogRecord) -> ReadableLogRecord:
+    """``record`` itself, or a copy whose body and attributes protobuf can encode."""
+    log_record = record.log_record
+    body = _encodable(log_record.body)
+    attributes = _encodable(log_record.attributes)
+    if body is log_record.body and attributes is log_record.attributes:
         return record
-    log_record = copy.copy(record.log_record)
-    log_record.body = encodable
-    return dataclasses.replace(record, log_record=log_record)
+    cleaned = copy.copy(log_record)
+    cleaned.body = body
+    cleaned.attributes = attributes
+    return dataclasses.replace(record, log_record=cleaned)
+
+
+def _encodable_text(text: str) -> str:
+    """``text`` itself if UTF-8 can encode it, else with lone surrogates as ``\\udcxx`` escapes."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def _encodable(value: Any) -> Any:
-    """``value`` with what an OTLP ``AnyValue`` cannot hold replaced by its ``str()``."""
-    if value is None or isinstance(value, (bool, str, float, bytes)):
+    """``value`` itself if an OTLP ``AnyValue`` can hold it, else a copy with the rest as text."""
+    if isinstance(value, str):
+        return _encodable_text(value)
+    if value is None or isinstance(value, (bool, float, bytes)):
         return value
     if isinstance(value, int):
         return value if _INT64_MIN <= value <= _INT64_MAX else str(value)
     if isinstance(value, Mapping):
-        return {str(key): _encodable(item) for key, item in value.items()}
+        items = [(_encodable_text(str(key)), _encodable(item)) for key, item in value.items()]
+        if all(
+            new_key is key and new is item
+            for (new_key, new), (key, item) in zip(items, value.items(), strict=True)
+        ):
+            return value
+        return dict(items)
     if isinstance(value, Sequence):
-        return [_encodable(item) for item in value]
+        values = [_encodable(item) for item in value]
+        return value if all(new is item for new, item in zip(values, value, strict=True)) else values
     return str(value)
 
 

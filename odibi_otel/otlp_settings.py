@@ -76,6 +76,4 @@ def sdk_disabled(environ: Mapping[str, str]) -> bool:
 
 def _check_url(url: str, source: str) -> None:
     if not url.startswith(("http://", "https://")):
-        raise OtlpConfigurationError(
-            f"{source} must be a URL starting with http:// or https://, got {url!r}"
-        )
+        raise OtlpConfigurationError(f"{source} must be a URL starting with http:// or https://, got {url!r}")

@@ -91,6 +91,8 @@ NODE_ROW_DELTA: Final = "odibi.node.row_delta"
 # Log-based events (OTel Logs API, event_name) carrying lineage, correlated with the spans.
 EVENT_LINEAGE_SNAPSHOT: Final = "odibi.lineage.snapshot"
 EVENT_LINEAGE_RUN: Final = "odibi.lineage.run"
+#: Attribute of ``odibi.lineage.snapshot`` events: the step's position in the lineage document.
+LINEAGE_STEP_INDEX: Final = "odibi.lineage.step_index"
 
 #: Format tag of lineage JSON documents (``export_lineage``).
 LINEAGE_FORMAT: Final = "odibi_otel.lineage"

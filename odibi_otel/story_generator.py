@@ -117,7 +117,7 @@ def load_story_document(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise StoryInputError(
             source,
             None,
-            f"expected a lineage JSON object or OTLP/JSON lines, got a JSON {type(document).__name__}",
+            f"expected a lineage JSON object or OTLP/JSON lines, got a JSON {_json_kind(document)}",
         )
     if any(key in document for key in OTLP_KEYS):
         return _from_otlp(path, source)
@@ -126,14 +126,24 @@ def load_story_document(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def _looks_like_otlp(text: str) -> bool:
     """Whether the first non-blank line is a complete JSON object of an OTLP export request."""
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    if not first.lstrip().startswith("{"):
+    first = text.lstrip().partition("\n")[0]
+    if not first.startswith("{"):
         return False
     try:
         head = json.loads(first)
     except (json.JSONDecodeError, RecursionError):
         return False
     return isinstance(head, dict) and any(key in head for key in OTLP_KEYS)
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool) or value is None:
+        return "literal"
+    return "number"
 
 
 def _from_otlp(path: str | os.PathLike[str], source: str) -> dict[str, Any]:

@@ -311,6 +311,7 @@ class TimelineSpan:
     depth: int
     status: str
     tone: str
+    status_message: str
     start_text: str
     duration_text: str
     attributes: tuple[tuple[str, str], ...]
@@ -594,6 +595,7 @@ class _Span:
     end: datetime | None
     duration_ms: float | None
     status: str
+    status_message: str
     attributes: tuple[tuple[str, Any], ...]
 
 
@@ -729,6 +731,7 @@ def _read_span(reader: _Reader, index: int, raw: Any) -> _Span:
         end=reader.timestamp(span, "end_time", place),
         duration_ms=reader.duration(span, "duration_ms", place),
         status=reader.text(span, "status", place) or "unset",
+        status_message=reader.text(span, "status_message", place) or "",
         attributes=tuple((str(key), value) for key, value in attributes.items()),
     )
 
@@ -1283,6 +1286,7 @@ def _timeline_story(
                 depth=depth,
                 status=span.status,
                 tone=status_tone(span.status),
+                status_message=span.status_message,
                 start_text=_format_offset(offset_ms),
                 duration_text=format_duration(span_duration),
                 attributes=tuple((key, _cell(value).text) for key, value in span.attributes),

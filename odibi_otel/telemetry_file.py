@@ -64,6 +64,8 @@ __all__ = [
 
 #: Status of a run rebuilt from node spans alone (its pipeline span is not in the file).
 STATUS_UNKNOWN: Final = "unknown"
+#: Optional ``odibi.lineage.snapshot`` event attribute: the step's position in pipeline order.
+STEP_INDEX_ATTRIBUTE: Final = semconv.LINEAGE_STEP_INDEX
 
 _EXCEPTION_TYPE: Final = "exception.type"
 _EXCEPTION_MESSAGE: Final = "exception.message"
@@ -318,10 +320,20 @@ def _body(source: str, record: DecodedLogRecord) -> dict[str, Any]:
 
 
 def _event_steps(source: str, run: _Run) -> list[dict[str, Any]]:
-    """The snapshot events' bodies in emission order, one per step name."""
+    """The snapshot events' bodies in pipeline order, one per step name.
+
+    Pipeline order is the events' ``odibi.lineage.step_index`` attribute when every event has
+    one (so files whose records a pipeline reordered still come out right), else file order,
+    which is the order the tracker emits them in.
+    """
+    records = run.snapshots
+    indexes = [_integer(record.attributes.get(STEP_INDEX_ATTRIBUTE)) for record in records]
+    if records and all(index is not None for index in indexes):
+        order = {id(record): index or 0 for record, index in zip(records, indexes, strict=True)}
+        records = sorted(records, key=lambda record: order[id(record)])
     steps: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for record in run.snapshots:
+    for record in records:
         body = _body(source, record)
         name = body.get("name")
         if not isinstance(name, str):

@@ -224,8 +224,8 @@ class Tracker:
             )
             record.error = {
                 "type": type(error).__name__,
-                "message": str(error),
-                "traceback": "".join(traceback.format_exception(error)),
+                "message": _utf8_safe(str(error)),
+                "traceback": _utf8_safe("".join(traceback.format_exception(error))),
             }
             return {}
         record.status = semconv.STATUS_SUCCESS
@@ -325,7 +325,7 @@ class Tracker:
             logger_provider=self._logger_provider,
         )
         run_context = _span_context(document["trace_id"], document["span_id"])
-        for step, record in zip(document["steps"], self._records.values(), strict=True):
+        for index, (step, record) in enumerate(zip(document["steps"], self._records.values(), strict=True)):
             context = record.span_context or run_context
             logger.emit(
                 _logs.LogRecord(
@@ -334,7 +334,10 @@ class Tracker:
                     severity_number=_logs.SeverityNumber.INFO,
                     event_name=semconv.EVENT_LINEAGE_SNAPSHOT,
                     body=step,
-                    attributes=self._event_attributes(step["name"]),
+                    attributes={
+                        **self._event_attributes(step["name"]),
+                        semconv.LINEAGE_STEP_INDEX: index,
+                    },
                 )
             )
         run_body = {key: value for key, value in document.items() if key != "steps"}
@@ -357,6 +360,11 @@ class Tracker:
         if node is not None:
             attributes[semconv.NODE_NAME] = node
         return attributes
+
+
+def _utf8_safe(text: str) -> str:
+    """``text`` with lone surrogates escaped, as every file and OTLP export can carry it."""
+    return truncate_text(text, len(text))
 
 
 def _row_delta(record: _StepRecord) -> int:

@@ -23,7 +23,8 @@ CASES: list[tuple[str, Any, Any]] = [
     ("true", True, True),
     ("false", False, False),
     ("int", 42, 42),
-    ("big int", 2**70, 2**70),
+    ("big int beyond int64: exact, as text", 2**70, str(2**70)),
+    ("int64 max stays a number", 2**63 - 1, 2**63 - 1),
     ("float", 1.5, 1.5),
     ("negative zero", -0.0, -0.0),
     ("string", "héllo", "héllo"),
@@ -134,7 +135,7 @@ def test_json_safe(value: Any, expected: Any) -> None:
         (np.int64(7), int),
         (np.float32(0.5), float),
         (np.bool_(False), bool),
-        (np.uint64(2**63), int),
+        (np.uint64(2**63), str),  # beyond int64: kept exactly as text
         (np.longdouble(2.5), float),
     ],
 )

@@ -427,9 +427,31 @@ def test_logs_round_trip_through_otlp_json() -> None:
 
 
 def test_log_body_values_protobuf_cannot_carry_become_text() -> None:
-    records, _ = emitted_logs({"huge": 2**70, "ok": 1, "set": frozenset({1})})
+    records, _ = emitted_logs({"huge": 2**70, "ok": 1, "set": frozenset({1}), "bad\udcff": ["x\udcfe"]})
     (record,) = decode_lines([json.dumps(encode_logs_json(records))], "logs.jsonl").logs
-    assert record.body == {"huge": str(2**70), "ok": 1, "set": "frozenset({1})"}
+    assert record.body == {"huge": str(2**70), "ok": 1, "set": "frozenset({1})", "bad\\udcff": ["x\\udcfe"]}
+
+
+def test_lone_surrogates_in_spans_are_escaped_not_failing_the_batch() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("read \udcff.csv", attributes={"path": "a\udcffb", "n": 1}) as span:
+        span.add_event("warn\udcfe", {"text": ["ok", "bad\udcfe"]})
+        span.set_status(Status(StatusCode.ERROR, "UnicodeError: \udcff"))
+    tracer.start_span("fine").end()
+    provider.shutdown()
+
+    decoded = decode_lines([json.dumps(encode_spans_json(exporter.get_finished_spans()))], "s.jsonl").spans
+    by_name = {span.name: span for span in decoded}
+    assert set(by_name) == {"read \\udcff.csv", "fine"}
+    bad = by_name["read \\udcff.csv"]
+    assert bad.attributes == {"path": "a\\udcffb", "n": 1}
+    assert bad.status_message == "UnicodeError: \\udcff"
+    assert [(event.name, event.attributes) for event in bad.events] == [
+        ("warn\\udcfe", {"text": ["ok", "bad\\udcfe"]})
+    ]
 
 
 def test_empty_batches_encode_to_empty_requests() -> None:

@@ -290,6 +290,7 @@ def test_plain_timeline_renders_cleanly(browser: Browser, tmp_path: Path) -> Non
                 "start_time": "2024-05-01T12:00:00.200000+00:00",
                 "end_time": "2024-05-01T12:00:00.700000+00:00",
                 "status": "error",
+                "status_message": f"declined {IMG}",
                 "attributes": {},
             },
         ],
@@ -304,6 +305,7 @@ def test_plain_timeline_renders_cleanly(browser: Browser, tmp_path: Path) -> Non
         assert opened.visible_cards() == [SCRIPT, "child"]
         text = page.inner_text("body")
         assert SCRIPT in text and IMG in text and ATTR in text
+        assert f"declined {IMG}" in text
         page.uncheck("input[data-filter-status][value=ok]")
         assert opened.visible_cards() == ["child"]
         opened.assert_clean()

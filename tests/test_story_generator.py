@@ -294,7 +294,7 @@ def write(folder: Path, name: str, content: str | bytes) -> Path:
         ),
         ("", r"bad\.json: the file is empty"),
         (b"\xff\xfe{", r"bad\.json: line 1: not UTF-8 text"),
-        ("[1, 2]", r"bad\.json: expected a lineage JSON object or OTLP/JSON lines, got a JSON list"),
+        ("[1, 2]", r"bad\.json: expected a lineage JSON object or OTLP/JSON lines, got a JSON array"),
         (
             '{"steps": [{"name": "a", "after": {"k": {"rows": "3"}}}]}',
             r"bad\.json: steps\[0\]\.after\.k\.rows: expected an integer",

@@ -397,12 +397,13 @@ def test_timeline_document_without_steps_becomes_a_plain_timeline() -> None:
             "end_time": at(end),
             "duration_ms": end - start,
             "status": extra.pop("status", "unset"),
+            "status_message": extra.pop("status_message", None),
             "attributes": extra,
         }
 
     timeline = [
         span("GET /orders", "b", "a", 5, 40, **{"http.status_code": 200}),
-        span("SELECT orders", "c", "b", 10, 30, status="error"),
+        span("SELECT orders", "c", "b", 10, 30, status="error", status_message="deadlock"),
         span("handle request", "a", None, 0, 50),
         span("background job", "d", "missing-parent", 60, 80),
     ]
@@ -422,6 +423,8 @@ def test_timeline_document_without_steps_becomes_a_plain_timeline() -> None:
     rows = {row.name: row for row in story.waterfall.rows}
     assert rows["handle request"].offset_pct == 0 and rows["background job"].end_pct == pytest.approx(100)
     assert story.timeline[2].tone == "failed"
+    assert story.timeline[2].status_message == "deadlock"
+    assert story.timeline[0].status_message == ""
 
 
 def test_a_document_with_steps_is_a_pipeline_story_even_with_a_timeline() -> None:

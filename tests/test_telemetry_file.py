@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import logging
@@ -25,6 +26,8 @@ from odibi_otel import Orchestrator, Step
 from odibi_otel.errors import TelemetryFileError
 from odibi_otel.file_exporter import OtlpJsonFile
 from odibi_otel.telemetry_file import (
+    STEP_INDEX_ATTRIBUTE,
+    TelemetryData,
     lineage_from_otlp_file,
     lineage_from_telemetry,
     list_runs,
@@ -194,6 +197,27 @@ def test_collector_style_rewrite_of_the_file_gives_the_same_document(
     rewritten.write_text(text.replace("\n", "\r\n"), "utf-8")
 
     assert lineage_from_otlp_file(rewritten) == result["tracker"].to_dict()
+
+
+def test_snapshot_events_are_ordered_by_step_index_when_they_carry_one(
+    steps: list[Step], telemetry: FileTelemetry
+) -> None:
+    result = run_pipeline(steps, telemetry)
+    telemetry.close()
+    expected = result["tracker"].to_dict()
+    data = read_telemetry_file(telemetry.path)
+    snapshots = [log for log in data.logs if log.event_name == "odibi.lineage.snapshot"]
+    position = {step["name"]: index for index, step in enumerate(expected["steps"])}
+    indexed = [
+        dataclasses.replace(
+            log, attributes={**log.attributes, STEP_INDEX_ATTRIBUTE: position[log.body["name"]]}
+        )
+        for log in reversed(snapshots)  # as if a pipeline between writer and file reordered them
+    ]
+    others = [log for log in data.logs if log.event_name != "odibi.lineage.snapshot"]
+
+    reordered = TelemetryData(data.source, data.spans, [*indexed, *others])
+    assert lineage_from_telemetry(reordered) == expected
 
 
 # --- lineage from spans only --------------------------------------------------------------------

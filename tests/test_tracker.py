@@ -482,13 +482,14 @@ def test_one_snapshot_event_per_step_correlated_with_its_node_span(otel: Otel) -
 
     events = otel.events(SNAPSHOT_EVENT)
     assert len(events) == len(steps) == len(document["steps"])
-    for record, step in zip(events, document["steps"], strict=True):
+    for index, (record, step) in enumerate(zip(events, document["steps"], strict=True)):
         log = record.log_record
         assert log.body == step
         assert log.attributes == {
             "odibi.pipeline.name": "events",
             "odibi.run.id": result["run_id"],
             "odibi.node.name": step["name"],
+            "odibi.lineage.step_index": index,
         }
         assert log.severity_number is SeverityNumber.INFO
         assert record.instrumentation_scope.name == "odibi_otel"
@@ -654,7 +655,7 @@ def test_undecodable_text_does_not_break_the_export(otel: Otel, tmp_path: Path) 
     document = json.loads((tmp_path / "lineage.json").read_text("utf-8"))
     snapshot = document["steps"][0]["after"]["s"]
     assert snapshot["sample"] == {"columns": ["name\\udce9"], "rows": [["caf\\udce9"]]}
-    assert document["steps"][1]["error"]["message"] == "bad value caf\udce9"
+    assert document["steps"][1]["error"]["message"] == "bad value caf\\udce9"  # escaped, like samples
     assert len(otel.events(SNAPSHOT_EVENT)) == 2
 
 

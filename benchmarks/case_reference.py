@@ -1,0 +1,84 @@
+"""Case 1: the reference pipeline, bare pandas functions vs odibi_otel with everything on.
+
+Everything on: spans through a ``BatchSpanProcessor`` and lineage log events through a
+``BatchLogRecordProcessor`` into an OTLP/JSON lines file, a MetricsManager, an EventBus with a
+no-op hook for every event, and the tracker with samples. The instrumented time includes
+flushing both processors (the export work is part of the cost); emptying the file between runs
+is not timed. Run twice: with pandas' default string dtype and with ``object`` string columns.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from benchmarks import reference_pipeline as pipeline
+from benchmarks.common import CaseResult, Measurement, Settings, Telemetry, everything_on, interleaved, ratios
+
+TARGET_RATIO = 1.01
+
+
+def sizes(settings: Settings) -> tuple[int, int]:
+    return (20_000, 1_000) if settings.quick else (1_000_000, 10_000)
+
+
+def data_folder(settings: Settings) -> Path:
+    orders, customers = sizes(settings)
+    folder = settings.workdir / f"reference-{orders}"
+    pipeline.generate(folder, orders, customers)
+    return folder
+
+
+def run(settings: Settings) -> CaseResult:
+    orders, customers = sizes(settings)
+    result = CaseResult(
+        1,
+        f"Reference pipeline: {orders:,} orders + {customers:,} customers, 8 nodes "
+        "(read CSV x2, filter, join, add columns, group-by, sort, write parquet)",
+    )
+    folder = data_folder(settings)
+    rounds = settings.pairs if settings.quick else max(settings.pairs, 21)
+    result.facts["pairs per variant"] = rounds
+    for strings in ("default", "object"):
+        telemetry = Telemetry(settings.workdir / f"case1-{strings}.otlp.jsonl")
+        out_bare = settings.workdir / f"case1-{strings}-bare.parquet"
+        out_odibi = settings.workdir / f"case1-{strings}-odibi.parquet"
+        orchestrator = everything_on(pipeline.steps(folder, strings, out_odibi), telemetry)
+
+        def bare(strings: str = strings, out: Path = out_bare) -> None:
+            pipeline.run_bare(folder, strings, out)
+
+        def instrumented(orchestrator: Any = orchestrator, telemetry: Telemetry = telemetry) -> None:
+            outcome = orchestrator.execute()
+            telemetry.flush()
+            if not outcome["success"]:
+                raise RuntimeError(f"reference pipeline failed: {outcome['errors']}")
+
+        # one warm-up run of each (imports, caches, page faults), not measured
+        bare()
+        instrumented()
+        telemetry.reset()
+        times = interleaved({"bare": bare, "odibi": (instrumented, telemetry.reset)}, rounds)
+        telemetry.shutdown()
+        label = "pandas default str dtype" if strings == "default" else "object string columns"
+        bare_ms = sorted(times["bare"].wall)[len(times["bare"].wall) // 2] * 1000
+        result.add(
+            Measurement(
+                f"{label}: everything-on / bare (wall)",
+                "x",
+                ratios(times["odibi"].wall, times["bare"].wall),
+                target=TARGET_RATIO,
+                digits=4,
+                note=f"bare run median {bare_ms:.0f} ms",
+            )
+        )
+        result.add(
+            Measurement(
+                f"{label}: everything-on / bare (process CPU, all threads)",
+                "x",
+                ratios(times["odibi"].cpu, times["bare"].cpu),
+                comparison=None,
+                digits=4,
+            )
+        )
+    return result
