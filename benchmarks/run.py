@@ -28,7 +28,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make the ``benchmarks`` package importable
-    sys.path.insert(0, str(ROOT))
+    sys.path.append(str(ROOT))  # appended: a PYTHONPATH odibi_otel (e.g. an old copy) still wins
 
 from benchmarks.common import CaseResult, Settings  # noqa: E402
 

@@ -23,8 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from odibi_otel import Orchestrator, Step, StoryGenerator
-from odibi_otel.configuration import configure
+from odibi_otel import Orchestrator, Step, StoryGenerator, configure
 from odibi_otel.telemetry_file import list_runs, read_telemetry_file
 
 

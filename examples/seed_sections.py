@@ -168,7 +168,7 @@ metrics.export_prometheus("metrics_prometheus.txt")
 print("metrics_prometheus.txt, the rows counter (scope labels left out):")
 for line in Path("metrics_prometheus.txt").read_text(encoding="utf-8").splitlines():
     if line.startswith("odibi_node_rows_total{"):
-        print("  " + re.sub(r',?otel_scope_[a-z_]+="[^"]*"', "", line))
+        print("  " + re.sub(r',?otel_scope_[a-z_]+="[^"]*"', "", line).replace("{,", "{"))
 
 print("\n### section 1: Save Metrics to JSON")
 # ═══ seed tutorial, section 1 "Save Metrics to JSON": begin ═══

@@ -26,7 +26,8 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it replaces ``target`` atomically.
 
     Parent folders are created. On any exception the temporary file is removed and ``target``
-    is left untouched.
+    is left untouched; an ``OSError`` that names no file (a full disk: ``[Errno 28] No space
+    left on device``) is given ``target`` as its file name, so the message says what was lost.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -37,9 +38,11 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield temporary_path
         os.replace(temporary_path, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             temporary_path.unlink()
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename is None:
+            exc.filename = os.fspath(target)
         raise
 
 

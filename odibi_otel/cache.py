@@ -6,7 +6,7 @@ A node's cache key hashes everything that decides its outputs:
   odibi_otel's and pandas' versions;
 - for function steps, the function's source code and the content of the file that defines it
   (so an edit to a helper in the same module invalidates too), plus the values its closure
-  captured and a bound method's object;
+  captured, its default argument values and a bound method's object;
 - for read steps, the source file's path, size, modification time **and content hash**;
 - the fingerprints of its inputs, in order.
 
@@ -15,7 +15,9 @@ downstream keys change whenever anything upstream changes, without hashing DataF
 nodes that cannot be keyed are fingerprinted by content (``pandas.util.hash_pandas_object``).
 
 Entries are Arrow IPC files plus a manifest with their SHA-256; a missing, truncated or altered
-entry is a miss, never a crash, and is replaced. Nothing is ever unpickled. Values without a
+entry is a miss, never a crash, and is replaced. Nothing is ever unpickled. Outputs Arrow cannot
+give back exactly (object columns it cannot type, column names that are not strings) are not
+stored, so a hit always returns what the node returned. Values without a
 stable description (identity-based or abbreviated reprs) make a node uncacheable, never stale.
 """
 
@@ -167,6 +169,9 @@ class NodeCache:
 
 
 def _write_output(folder: Path, file_name: str, frame: pd.DataFrame) -> dict[str, str]:
+    if not _labels_round_trip(frame.columns):
+        # Arrow would store them as text: a hit would return "0" where the node returned 0
+        raise TypeError("column names that are not strings do not survive Arrow; not cached")
     table = pa.Table.from_pandas(frame, preserve_index=None)  # None: a RangeIndex stays a RangeIndex
     sink = pa.BufferOutputStream()
     with pyarrow.ipc.new_file(sink, table.schema) as writer:
@@ -174,6 +179,13 @@ def _write_output(folder: Path, file_name: str, frame: pd.DataFrame) -> dict[str
     data = sink.getvalue().to_pybytes()
     (folder / file_name).write_bytes(data)
     return {"file": file_name, "sha256": _digest(data)}
+
+
+def _labels_round_trip(columns: pd.Index) -> bool:
+    """Whether Arrow gives these column labels back as they are: strings, or tuples of strings."""
+    if isinstance(columns, pd.MultiIndex):
+        return all(isinstance(part, str) for label in columns for part in label)
+    return all(isinstance(label, str) for label in columns)
 
 
 def _read_output(entry: Path, meta: Mapping[str, str]) -> pd.DataFrame:
@@ -201,7 +213,8 @@ def _function_code_digest(function: Callable[..., Any]) -> str | None:
 
 
 def _captured_state(function: Callable[..., Any]) -> str | None:
-    """JSON of the values a function uses besides its code (closure cells, a bound method's object).
+    """JSON of the values a function uses besides its code (closure cells, a bound method's object,
+    default argument values: ``lambda frame=frame: ...`` in a loop has one source, many values).
 
     ``None`` when one of them has no stable description: such a function is not cached.
     """
@@ -210,6 +223,8 @@ def _captured_state(function: Callable[..., Any]) -> str | None:
     if inspect.ismethod(target):
         values.append(target.__self__)
         target = target.__func__
+    values.append(getattr(target, "__defaults__", None))
+    values.append(getattr(target, "__kwdefaults__", None))
     for cell in getattr(target, "__closure__", None) or ():
         try:
             values.append(cell.cell_contents)

@@ -53,7 +53,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from odibi_otel import semconv
 from odibi_otel.atomic import write_bytes_atomic, write_text_atomic
-from odibi_otel.process_memory import resident_memory_bytes
+from odibi_otel.process_memory import recent_resident_memory_bytes
 from odibi_otel.prometheus_server import MetricsServer
 from odibi_otel.span_listeners import SpanDeduplicator, odibi_span_kind
 
@@ -432,7 +432,7 @@ class MetricsManager(SpanProcessor):
         seconds = ((span.end_time or 0) - (span.start_time or 0)) / 1e9
         rows = int(attributes.get(semconv.NODE_ROWS_OUT, 0) or 0)
         size = int(attributes.get(semconv.NODE_OUTPUT_SIZE_BYTES, 0) or 0)
-        memory = resident_memory_bytes()
+        memory = recent_resident_memory_bytes()  # re-read at most every 10 ms (see process_memory)
         throughput = rows / seconds if seconds > 0 else 0.0
         base = {
             semconv.LABEL_PIPELINE: str(attributes.get(semconv.PIPELINE_NAME, self._pipeline_name)),

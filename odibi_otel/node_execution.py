@@ -108,9 +108,10 @@ def run_node(plan: NodePlan, run: RunContext, links: Sequence[Link]) -> NodeOutc
     fingerprints: dict[str, str | None] = {}
     cache_hit = False
     error: BaseException | None = None
+    output_sizes: dict[str, int] = {}
     try:
         outputs, fingerprints, cache_hit = _compute(plan, run, inputs)
-        end_attributes = _output_attributes(step, outputs, inputs)
+        end_attributes = _output_attributes(step, outputs, inputs, output_sizes)
         status = Status(StatusCode.UNSET)  # instrumentation leaves success UNSET (OTel spec)
     except BaseException as exc:  # recorded; re-raised below unless an Exception
         error = exc
@@ -137,6 +138,7 @@ def run_node(plan: NodePlan, run: RunContext, links: Sequence[Link]) -> NodeOutc
                 span_context=span.get_span_context(),
                 cache_hit=end_attributes.get(semconv.NODE_CACHE_HIT),  # type: ignore[arg-type]
                 error=error,
+                output_sizes=output_sizes,
             ),
         )
         end_attributes.update(lineage_attributes or {})
@@ -172,14 +174,24 @@ def _end_span(
 
 
 def _output_attributes(
-    step: Step, outputs: Mapping[str, pd.DataFrame], inputs: Sequence[pd.DataFrame]
+    step: Step,
+    outputs: Mapping[str, pd.DataFrame],
+    inputs: Sequence[pd.DataFrame],
+    output_sizes: dict[str, int],
 ) -> dict[str, AttributeValue]:
-    frames = list(outputs.values()) if step.type != "write" else list(inputs)
+    """The span attributes of a successful node; fills ``output_sizes`` ({key: bytes}) for the tracker."""
+    if step.type == "write":
+        frames = list(inputs)
+        size = sum(estimate_frame_bytes(frame) for frame in frames)
+    else:
+        frames = list(outputs.values())
+        output_sizes.update((key, estimate_frame_bytes(frame)) for key, frame in outputs.items())
+        size = sum(output_sizes.values())
     return {
         semconv.NODE_STATUS: semconv.STATUS_SUCCESS,
         semconv.NODE_ROWS_OUT: sum(len(frame) for frame in frames),
         semconv.NODE_COLUMNS_OUT: sum(len(frame.columns) for frame in frames),
-        semconv.NODE_OUTPUT_SIZE_BYTES: sum(estimate_frame_bytes(frame) for frame in frames),
+        semconv.NODE_OUTPUT_SIZE_BYTES: size,
     }
 
 

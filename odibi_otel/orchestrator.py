@@ -25,6 +25,7 @@ from odibi_otel.dag import Dag, build_dag
 from odibi_otel.defaults import default_metrics_manager
 from odibi_otel.errors import PipelineValidationError, UnsupportedEngineError
 from odibi_otel.node_execution import NodeOutcome, NodePlan, RunContext, error_type_name, run_node
+from odibi_otel.processor_guard import guard_tracer
 from odibi_otel.providers import resolve_logger_provider, resolve_tracer_provider
 from odibi_otel.references import function_name, resolve_function
 from odibi_otel.run_registry import forget_run, register_run
@@ -166,7 +167,11 @@ class _Run:
     def execute(self) -> dict[str, Any]:
         orchestrator = self.orchestrator
         provider = resolve_tracer_provider(orchestrator.tracer_provider)
-        tracer = provider.get_tracer(semconv.INSTRUMENTATION_SCOPE, semconv.INSTRUMENTATION_VERSION)
+        # a span processor of the provider that raises must not break the run (nor hide the span
+        # from the processors after it): odibi_otel's spans go through a guarded copy of the tracer
+        tracer = guard_tracer(
+            provider.get_tracer(semconv.INSTRUMENTATION_SCOPE, semconv.INSTRUMENTATION_VERSION)
+        )
         run_id = uuid.uuid4().hex
         listeners = orchestrator._listeners()
         span_name = semconv.PIPELINE_SPAN_PREFIX + orchestrator.pipeline_name
@@ -271,6 +276,11 @@ class _Run:
             except BaseException:
                 for future in running:
                     future.cancel()
+                # nodes already running finish (the pool waits for them): count what they did, so
+                # the pipeline span agrees with their own spans, the lineage and the metrics
+                for future in running:
+                    if not future.cancelled() and future.exception() is None:
+                        self._finish(run, future.result())
                 raise
 
     def _run_node(self, run: RunContext, name: str) -> NodeOutcome:

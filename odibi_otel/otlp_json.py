@@ -337,6 +337,8 @@ def decode_lines(lines: Iterable[str | bytes], source: str = "<otlp-json>") -> T
             _fail(source, number, problem)
         except RecursionError:
             _fail(source, number, "not JSON: nested too deeply")
+        except ValueError as exc:  # e.g. an integer with more digits than Python converts
+            _fail(source, number, f"not JSON: {exc}")
         try:
             decoded = decode_request(request, source=source, line=number)
         except RecursionError:
@@ -586,7 +588,10 @@ class _Reader:
         elif isinstance(value, float) and value.is_integer():
             number = int(value)
         elif isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
-            number = int(value.strip())
+            text = value.strip()
+            if len(text.lstrip("+-0")) > 20:  # more digits than any 64-bit number: never int() it
+                self.fail(place, f"{text[:24]}… ({len(text)} characters) is out of range for {wanted}")
+            number = int(text)
         if number is None:
             self.expect(place, wanted + " (a number or a decimal string)", value)
         if not low <= number <= high:

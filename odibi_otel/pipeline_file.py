@@ -33,6 +33,8 @@ __all__ = ["PipelineDefinition", "load_pipeline"]
 _STEP_FIELDS = ("name", "layer", "type", "value", "inputs", "outputs", "params")
 _REQUIRED_STEP_FIELDS = ("name", "layer", "type")
 _TOP_LEVEL_FIELDS = ("name", "description", "variables", "steps")
+#: Values (scalars and collections, aliases expanded) a YAML pipeline file may hold.
+_MAX_YAML_VALUES = 1_000_000
 _VARIABLE = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -95,25 +97,80 @@ def _parse(file: Path, text: str) -> tuple[Any, list[int]]:
             return json.loads(text), []
         except json.JSONDecodeError as exc:
             raise PipelineFileError(f"{file}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+        except RecursionError:
+            raise PipelineFileError(f"{file}: invalid JSON: nested too deeply") from None
+        except ValueError as exc:  # e.g. an integer with more digits than Python converts
+            raise PipelineFileError(f"{file}: invalid JSON: {exc}") from None
     if suffix not in (".yaml", ".yml"):
         raise PipelineFileError(f"{file}: expected a .yaml, .yml or .json pipeline file")
     return _parse_yaml(file, text)
 
 
 def _parse_yaml(file: Path, text: str) -> tuple[Any, list[int]]:
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:  # e.g. a control character the YAML reader refuses
+        raise PipelineFileError(f"{file}: invalid YAML: {exc}") from None
     try:
         node = loader.get_single_node()
+        if node is not None:
+            _check_yaml_size(file, node)
         document = loader.construct_document(node) if node is not None else None
+    except PipelineFileError:
+        raise
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
         raise PipelineFileError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise PipelineFileError(f"{file}: invalid YAML: {exc}") from None
+    except RecursionError:
+        raise PipelineFileError(f"{file}: invalid YAML: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        raise PipelineFileError(f"{file}: invalid YAML: {exc}") from None
     finally:
         loader.dispose()
     return document, _yaml_step_lines(node)
+
+
+def _check_yaml_size(file: Path, root: yaml.Node) -> None:
+    """Refuse documents whose aliases make them recursive or expand them past :data:`_MAX_YAML_VALUES`.
+
+    Aliases share nodes, so a few lines can stand for billions of values ("billion laughs");
+    everything that walks the loaded document would then take forever.
+    """
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        children = _yaml_children(node)
+        if children_done:
+            on_path.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in children)
+            if sizes[key] > _MAX_YAML_VALUES:
+                raise PipelineFileError(
+                    f"{file}: the document expands to more than {_MAX_YAML_VALUES:,} values "
+                    "(YAML aliases nested too deeply?)"
+                )
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            mark = node.start_mark
+            raise PipelineFileError(f"{file}:{mark.line + 1}:{mark.column + 1}: invalid YAML: recursive alias")
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in sizes)
+
+
+def _yaml_children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [item for pair in node.value for item in pair]
+    return []
 
 
 def _yaml_step_lines(node: yaml.Node | None) -> list[int]:

@@ -20,7 +20,7 @@ from odibi_otel.event_bus import EventBus, EventPriority
 
 __all__ = ["RunProgress"]
 
-_STYLES = {"pending": "dim", "running": "yellow", "success": "green", "failed": "bold red"}
+_STYLES = {"pending": "dim", "running": "yellow", "success": "green", "cached": "cyan", "failed": "bold red"}
 
 
 class RunProgress:
@@ -42,33 +42,44 @@ class RunProgress:
 
     def __enter__(self) -> RunProgress:
         if self.console.is_terminal:
-            self._live = Live(self._table(), console=self.console, refresh_per_second=8, transient=True)
+            # not transient: the final table stays on screen above the summary
+            self._live = Live(self._table(), console=self.console, refresh_per_second=8, transient=False)
             self._live.__enter__()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._live is not None:
-            self._live.__exit__(None, None, None)
-            self._live = None
+        with self._lock:
+            live, self._live = self._live, None
+        if live is not None:
+            live.update(self._table(), refresh=True)
+            live.__exit__(None, None, None)
 
     def _started(self, event: dict[str, Any]) -> None:
         self._update(event["step_name"], state="running")
 
     def _finished(self, event: dict[str, Any]) -> None:
         failed = event["event_type"] == "node_error"
+        cached = bool(event.get("cache_hit")) and not failed
         name = event["step_name"]
+        duration = event.get("duration_ms")
         self._update(
             name,
-            state="failed" if failed else "success",
-            rows=event.get("row_count"),
-            duration_ms=event.get("duration_ms"),
+            state="failed" if failed else "cached" if cached else "success",
+            rows=None if failed else event.get("row_count"),
+            duration_ms=duration,
         )
         if self._live is None:
-            detail = event.get("error_message") if failed else f"{event.get('row_count')} rows"
+            if failed:
+                # one line per node: the first line of the message (the summary repeats it)
+                lines = str(event.get("error_message") or "").strip().splitlines()
+                detail = lines[0] if lines else "failed"
+            else:
+                detail = f"{event.get('row_count')} rows" + (" (cached)" if cached else "")
             self.console.print(
-                f"{'FAILED' if failed else 'ok':>6}  {name}  {event.get('duration_ms', 0):.1f} ms  {detail}",
+                f"{'FAILED' if failed else 'ok':>6}  {name}  {duration or 0:.1f} ms  {detail}",
                 markup=False,
                 highlight=False,
+                soft_wrap=True,
             )
 
     def _update(self, name: str, **changes: Any) -> None:

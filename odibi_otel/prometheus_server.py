@@ -3,15 +3,24 @@
 Host and port come from the arguments, else ``OTEL_EXPORTER_PROMETHEUS_HOST`` /
 ``OTEL_EXPORTER_PROMETHEUS_PORT``, else ``127.0.0.1:9464``. The endpoint binds loopback unless
 told otherwise. Port 0 picks a free port; :attr:`MetricsServer.port` tells which.
+
+Scrapes are rendered one at a time (each request still gets its own, current exposition):
+rendering is pure Python, and many renders at once, one thread each, would hold the GIL
+against the pipeline the endpoint reports on (20 concurrent scrapers made a 100-node run
+about 25x slower; serialised, about 5x, see ``docs/reliability.md``).
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import threading
-from typing import Final
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "MetricsServer", "resolve_endpoint"]
 
@@ -38,7 +47,15 @@ class MetricsServer:
 
     def __init__(self, registry: CollectorRegistry, host: str | None = None, port: int | None = None):
         bind_host, bind_port = resolve_endpoint(host, port)
-        self._server, self._thread = start_http_server(bind_port, bind_host, registry=registry)
+        # prometheus_client's start_http_server, with the renders serialised (module docstring)
+        family, address = _best_family(bind_host, bind_port)
+        server_class = type("_MetricsHTTPServer", (ThreadingWSGIServer,), {"address_family": family})
+        app = _one_render_at_a_time(make_wsgi_app(registry))
+        self._server = make_server(address, bind_port, app, server_class, handler_class=_QuietHandler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="odibi-metrics-server", daemon=True
+        )
+        self._thread.start()
         self.host: str = bind_host
         self.port: int = int(self._server.server_address[1])
         self._stopped = threading.Event()
@@ -57,3 +74,27 @@ class MetricsServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Serves requests without logging each one to stderr."""
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        """Log nothing."""
+
+
+def _one_render_at_a_time(app: Callable[..., Iterable[bytes]]) -> Callable[..., list[bytes]]:
+    lock = threading.Lock()
+
+    def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        with lock:  # the body is rendered inside; it is sent to the client outside
+            return list(app(environ, start_response))
+
+    return serve
+
+
+def _best_family(host: str, port: int) -> tuple[socket.AddressFamily, str]:
+    """The address family and address to bind ``host`` with (IPv6 hosts need AF_INET6)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, _, _, _, address = infos[0]
+    return family, str(address[0])

@@ -18,14 +18,17 @@ from pathlib import Path
 from typing import Any, Final
 
 from rich.console import Console
+from rich.text import Text
 
 from odibi_otel.configuration import TelemetryHandle, configure
 from odibi_otel.errors import OdibiError
 from odibi_otel.event_bus import EventBus
 from odibi_otel.json_logging import json_lines_handler
+from odibi_otel.metrics_manager import MetricsManager
 from odibi_otel.orchestrator import Orchestrator
 from odibi_otel.progress import RunProgress
 from odibi_otel.step import Step
+from odibi_otel.story_model import check_trace_url_template
 from odibi_otel.tracker import Tracker, TrackerConfig
 
 __all__ = ["ARTIFACTS", "OutputFolderError", "RunReport", "check_output_folder", "run_to_folder"]
@@ -94,34 +97,55 @@ def run_to_folder(
     application already set). Raises :class:`OutputFolderError` before running if ``out_dir``
     is not writable; re-raises ``KeyboardInterrupt`` after writing the artifacts.
     """
+    if trace_url is not None:  # a bad template fails now, not after the run
+        check_trace_url_template(trace_url)
     folder = check_output_folder(out_dir)
     paths = {kind: folder / name for kind, name in ARTIFACTS.items()}
     log_handler = json_lines_handler(paths["log"])
     _logger.addHandler(log_handler)
-    handle = configure(
-        service_name=pipeline_name,
-        otlp_endpoint=otlp_endpoint,
-        otlp_protocol=otlp_protocol,
-        prometheus_port=prometheus_port,
-        prometheus_host=prometheus_host,
-        spans_file=paths["telemetry"],
-        export_timeout=export_timeout,
-    )
+    previous_level = _logger.level
+    if _logger.level == logging.NOTSET or _logger.level > logging.INFO:
+        _logger.setLevel(logging.INFO)  # the log file gets the run's INFO records
+    try:
+        handle = configure(
+            otlp_endpoint=otlp_endpoint,
+            otlp_protocol=otlp_protocol,
+            prometheus_port=prometheus_port,
+            prometheus_host=prometheus_host,
+            spans_file=paths["telemetry"],
+            export_timeout=export_timeout,
+            default_service_name=pipeline_name,
+        )
+    except BaseException:
+        _detach(log_handler, previous_level)
+        raise
+    # With OTEL_SDK_DISABLED nothing is global: a local manager still gives metrics.json.
+    manager = handle.metrics_manager or MetricsManager(pipeline_name=pipeline_name)
     bus = event_bus or EventBus()
-    orchestrator = Orchestrator(
-        steps,
-        enable_tracker=True,
-        tracker_config=tracker_config,
-        metrics_manager=handle.metrics_manager,
-        event_bus=bus,
-        enable_cache=enable_cache,
-        cache_dir=cache_dir if cache_dir is not None else folder / ".odibi_cache",
-        max_workers=max_workers,
-        pipeline_name=pipeline_name,
-    )
+    report = RunReport(result={}, prometheus_url=handle.prometheus_url)
+    try:
+        orchestrator = Orchestrator(
+            steps,
+            enable_tracker=True,
+            tracker_config=tracker_config,
+            metrics_manager=manager,
+            event_bus=bus,
+            enable_cache=enable_cache,
+            cache_dir=cache_dir if cache_dir is not None else folder / ".odibi_cache",
+            max_workers=max_workers,
+            pipeline_name=pipeline_name,
+            # configure()'s providers (the application's own when it had some); explicit, so a
+            # second run in one process uses live providers, not the first run's shut-down ones
+            tracer_provider=None if handle.disabled else handle.tracer_provider,
+            logger_provider=None if handle.disabled else handle.logger_provider,
+        )
+    except BaseException:
+        _close(handle, manager, log_handler, previous_level)
+        raise
+    if console is not None and report.prometheus_url:
+        console.print(Text(f"serving /metrics at {report.prometheus_url} during the run"), soft_wrap=True)
     progress = RunProgress([step.name for step in orchestrator.steps], console)
     progress.attach(bus)
-    report = RunReport(result={}, prometheus_url=handle.prometheus_url)
     try:
         with progress:
             report.result = orchestrator.execute()
@@ -132,31 +156,49 @@ def run_to_folder(
             extra={"run_id": report.result["run_id"], "trace_id": report.result["trace_id"]},
         )
     finally:
-        report.artifacts = _write_artifacts(orchestrator.last_tracker, handle, paths, trace_url)
-        _close(handle, log_handler)
+        try:
+            report.artifacts = _write_artifacts(orchestrator.last_tracker, manager, handle, paths, trace_url)
+        finally:
+            _close(handle, manager, log_handler, previous_level)
     return report
 
 
 def _write_artifacts(
-    tracker: Tracker | None, handle: TelemetryHandle, paths: dict[str, Path], trace_url: str | None
+    tracker: Tracker | None,
+    manager: MetricsManager,
+    handle: TelemetryHandle,
+    paths: dict[str, Path],
+    trace_url: str | None,
 ) -> dict[str, Path]:
     from odibi_otel.story_generator import StoryGenerator
 
     written: dict[str, Path] = {}
-    manager = handle.metrics_manager
-    if manager is not None:
-        manager.save_to_file(paths["metrics"])
-        manager.export_prometheus(paths["prometheus"])
-        written.update(metrics=paths["metrics"], prometheus=paths["prometheus"])
+    manager.save_to_file(paths["metrics"])
+    manager.export_prometheus(paths["prometheus"])
+    written.update(metrics=paths["metrics"], prometheus=paths["prometheus"])
     if tracker is not None:
         tracker.export_lineage(paths["lineage"])
         StoryGenerator(trace_url_template=trace_url).generate_story(paths["lineage"], paths["story"])
         written.update(lineage=paths["lineage"], story=paths["story"])
-    written.update(telemetry=paths["telemetry"], log=paths["log"])
+    if handle.telemetry_file is not None:
+        written["telemetry"] = paths["telemetry"]
+    written["log"] = paths["log"]
     return written
 
 
-def _close(handle: TelemetryHandle, log_handler: logging.Handler) -> None:
-    handle.shutdown()
+def _close(
+    handle: TelemetryHandle, manager: MetricsManager, log_handler: logging.Handler, previous_level: int
+) -> None:
+    try:
+        handle.shutdown()  # bounded by the export timeout
+        if manager is not handle.metrics_manager:
+            manager.shutdown()
+    finally:
+        _detach(log_handler, previous_level)
+
+
+def _detach(log_handler: logging.Handler, previous_level: int) -> None:
     _logger.removeHandler(log_handler)
     log_handler.close()
+    if _logger.level == logging.INFO:
+        _logger.setLevel(previous_level)

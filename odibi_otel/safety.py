@@ -47,7 +47,8 @@ def record_failure(component: str, exc: BaseException) -> None:
             type(exc).__name__,
             exc,
             type(exc).__name__,
-            exc_info=exc,
+            # a traceback only for exceptions that were raised; a reported one has none to show
+            exc_info=exc if exc.__traceback__ is not None else None,
         )
 
 

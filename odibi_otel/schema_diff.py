@@ -7,6 +7,8 @@ from typing import Any
 
 import pandas as pd
 
+from odibi_otel.datasize import column_arrays
+
 __all__ = ["column_label", "frame_schema", "merge_schemas", "schema_diff"]
 
 
@@ -22,7 +24,9 @@ def column_label(column: Any) -> str:
 def frame_schema(frame: pd.DataFrame) -> dict[str, str]:
     """``{column: dtype}`` in column order; a repeated column name gets a ``#2``, ``#3`` suffix."""
     schema: dict[str, str] = {}
-    for column, dtype in zip(frame.columns, frame.dtypes, strict=True):
+    # each column array's dtype is what ``frame.dtypes`` holds, without building that Series
+    dtypes = [getattr(array, "dtype", None) for array in column_arrays(frame)]
+    for column, dtype in zip(frame.columns, dtypes, strict=True):
         label = column_label(column)
         unique, count = label, 1
         while unique in schema:

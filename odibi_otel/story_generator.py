@@ -113,6 +113,8 @@ def load_story_document(path: str | os.PathLike[str]) -> dict[str, Any]:
         ) from None
     except RecursionError:
         raise StoryInputError(source, None, "invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        raise StoryInputError(source, None, f"invalid JSON: {exc}") from None
     if not isinstance(document, dict):
         raise StoryInputError(
             source,
@@ -131,7 +133,7 @@ def _looks_like_otlp(text: str) -> bool:
         return False
     try:
         head = json.loads(first)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # not JSON (or a number Python will not convert)
         return False
     return isinstance(head, dict) and any(key in head for key in OTLP_KEYS)
 
@@ -167,8 +169,17 @@ def _from_otlp(path: str | os.PathLike[str], source: str) -> dict[str, Any]:
 
 
 def render_story(story: Story) -> str:
-    """Render a story view model to the self-contained HTML page."""
-    return _environment().get_template(_TEMPLATE).render(story=story)
+    """Render a story view model to the self-contained HTML page.
+
+    Lone surrogates (JSON ``\\udXXX`` escapes that encode no character) are written as such
+    escapes, so the page can always be saved as UTF-8.
+    """
+    html = _environment().get_template(_TEMPLATE).render(story=story)
+    try:
+        html.encode("utf-8")
+    except UnicodeEncodeError:
+        return html.encode("utf-8", "backslashreplace").decode("utf-8")
+    return html
 
 
 def _csp_hash(script: str) -> Markup:

@@ -528,9 +528,10 @@ class _Reader:
             self.expect(here, "an ISO 8601 timestamp string", value)
         try:
             moment = datetime.fromisoformat(value)
-        except ValueError:
+            # in UTC it must still be a date (years 1-9999): '0001-01-01T00:00+14:00' is not
+            return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        except (ValueError, OverflowError):
             self.expect(here, "an ISO 8601 timestamp", value)
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
     def schema(self, obj: Mapping[str, Any], key: str, place: str) -> dict[str, str]:
         value = obj.get(key)

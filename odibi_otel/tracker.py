@@ -91,19 +91,33 @@ class TrackerConfig:
 class _Snapshot:
     """The shape of one DataFrame at one point, with a small detached sample."""
 
-    __slots__ = ("columns", "redacted", "rows", "sample_columns", "sample_values", "schema", "size_bytes")
+    __slots__ = (
+        "_sample_json",
+        "columns",
+        "redacted",
+        "rows",
+        "sample_columns",
+        "sample_values",
+        "schema",
+        "size_bytes",
+    )
 
-    def __init__(self, frame: pd.DataFrame, config: TrackerConfig) -> None:
+    def __init__(self, frame: pd.DataFrame, config: TrackerConfig, size_bytes: int | None = None) -> None:
         self.rows = len(frame)
         self.columns = len(frame.columns)
         self.schema = frame_schema(frame)
-        self.size_bytes = estimate_frame_bytes(frame)
+        # the node already measured its outputs for its span: the same figure, not a second estimate
+        self.size_bytes = estimate_frame_bytes(frame) if size_bytes is None else size_bytes
         labels = [column_label(column) for column in frame.columns]
         self.redacted = [label for label in labels if config.is_redacted(label)]
         self.sample_columns = labels
         self.sample_values: np.ndarray | None = None
+        # (config, converted sample): a snapshot is both its producer's "after" and each consumer's
+        # "before", so its sample is made JSON-safe once per document, not once per appearance
+        self._sample_json: tuple[TrackerConfig, dict[str, list[Any]]] | None = None
         if config.capture_samples and config.sample_rows:
-            values = frame.head(config.sample_rows).to_numpy(dtype=object, copy=True)
+            # head() would copy the rows once more before to_numpy copies them (same values)
+            values = frame.iloc[: config.sample_rows].to_numpy(dtype=object, copy=True)
             for position, label in enumerate(labels):
                 if label in self.redacted:
                     values[:, position] = REDACTED
@@ -112,11 +126,15 @@ class _Snapshot:
     def to_dict(self, config: TrackerConfig) -> dict[str, Any]:
         sample = None
         if self.sample_values is not None:
-            limit = config.max_string_length
-            sample = {
-                "columns": [truncate_text(label, limit) for label in self.sample_columns],
-                "rows": [[json_safe(value, limit) for value in row] for row in self.sample_values],
-            }
+            cached = self._sample_json
+            if cached is None or cached[0] is not config:
+                limit = config.max_string_length
+                converted = {
+                    "columns": [truncate_text(label, limit) for label in self.sample_columns],
+                    "rows": [[json_safe(value, limit) for value in row] for row in self.sample_values],
+                }
+                cached = self._sample_json = (config, converted)
+            sample = {"columns": list(cached[1]["columns"]), "rows": [list(row) for row in cached[1]["rows"]]}
         return {
             "rows": self.rows,
             "columns": self.columns,
@@ -212,8 +230,12 @@ class Tracker:
         span_context: SpanContext,
         cache_hit: bool | None,
         error: BaseException | None,
+        output_sizes: Mapping[str, int] | None = None,
     ) -> dict[str, AttributeValue]:
-        """Snapshot a node's outputs; returns the lineage summary attributes for its span."""
+        """Snapshot a node's outputs; returns the lineage summary attributes for its span.
+
+        ``output_sizes`` ({key: bytes}) are sizes the caller already estimated for the outputs.
+        """
         record = self._records[name]
         record.end_ns = end_ns
         record.span_context = span_context
@@ -232,7 +254,10 @@ class Tracker:
         if record.step.type == "write":
             record.after = {os.fspath(record.step.value): record.before[record.step.input_keys[0]]}
         else:
-            record.after = {key: _Snapshot(frame, self.config) for key, frame in outputs.items()}
+            sizes = output_sizes or {}
+            record.after = {
+                key: _Snapshot(frame, self.config, sizes.get(key)) for key, frame in outputs.items()
+            }
             with self._lock:
                 self._after_by_key.update(record.after)
         record.diff = schema_diff(

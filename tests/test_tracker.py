@@ -726,7 +726,9 @@ def test_sample_conversion_is_bounded_and_happens_after_the_run(
         assert conversions[0] == count
         return count
 
-    assert run_with(10) == run_with(20_000) == 3 * 5 * 2  # snapshots x sample rows x columns
+    # distinct snapshots x sample rows x columns: the consumer's "before" is the producer's "after"
+    # snapshot, converted once (3 appearances in the document, 2 snapshots)
+    assert run_with(10) == run_with(20_000) == 2 * 5 * 2
 
 
 def _assert_samples_share_no_memory(tracker: Tracker, frames: list[pd.DataFrame]) -> None:
