@@ -55,6 +55,7 @@ from odibi_otel import semconv
 from odibi_otel.atomic import write_bytes_atomic, write_text_atomic
 from odibi_otel.process_memory import recent_resident_memory_bytes
 from odibi_otel.prometheus_server import MetricsServer
+from odibi_otel.safety import record_failure
 from odibi_otel.span_listeners import SpanDeduplicator, odibi_span_kind
 
 __all__ = ["DEFAULT_CARDINALITY_LIMIT", "MetricType", "MetricsManager"]
@@ -440,19 +441,6 @@ class MetricsManager(SpanProcessor):
             semconv.LABEL_LAYER: layer,
         }
         with_status = {**base, semconv.LABEL_STATUS: status}
-        for sink in self._sinks:
-            sink.node_duration.record(seconds, with_status)
-            sink.memory.set(memory, base)
-            if failed:
-                error_type = str(attributes.get(semconv.ERROR_TYPE, "unknown"))
-                sink.errors.add(1, {**base, semconv.LABEL_ERROR_TYPE: error_type})
-            else:
-                sink.rows.add(rows, base)
-                sink.data_size.set(size, base)
-                if not cache_hit:  # a cache read says nothing about the node's own speed
-                    sink.throughput.set(throughput, base)
-            if cache_hit is not None:
-                (sink.cache_hits if cache_hit else sink.cache_misses).add(1, base)
         figures = self._figures(name)
         with self._lock:
             figures.duration_ms = seconds * 1000.0
@@ -470,6 +458,22 @@ class MetricsManager(SpanProcessor):
                     self._cache_hits += 1
                 else:
                     self._cache_misses += 1
+        for sink in self._sinks:  # one failing provider (e.g. the app's) must not stop the others
+            try:
+                sink.node_duration.record(seconds, with_status)
+                sink.memory.set(memory, base)
+                if failed:
+                    error_type = str(attributes.get(semconv.ERROR_TYPE, "unknown"))
+                    sink.errors.add(1, {**base, semconv.LABEL_ERROR_TYPE: error_type})
+                else:
+                    sink.rows.add(rows, base)
+                    sink.data_size.set(size, base)
+                    if not cache_hit:  # a cache read says nothing about the node's own speed
+                        sink.throughput.set(throughput, base)
+                if cache_hit is not None:
+                    (sink.cache_hits if cache_hit else sink.cache_misses).add(1, base)
+            except Exception as exc:
+                record_failure("MetricsManager (meter provider)", exc)
 
     def _record_pipeline_span(self, span: ReadableSpan) -> None:
         attributes = span.attributes or {}
@@ -477,15 +481,18 @@ class MetricsManager(SpanProcessor):
         status = str(attributes.get(semconv.PIPELINE_STATUS, semconv.STATUS_SUCCESS))
         seconds = ((span.end_time or 0) - (span.start_time or 0)) / 1e9
         labels = {semconv.LABEL_PIPELINE: pipeline}
-        for sink in self._sinks:
-            sink.pipeline_runs.add(1, {**labels, semconv.LABEL_STATUS: status})
-            sink.pipeline_duration.record(seconds, {**labels, semconv.LABEL_STATUS: status})
-            if status == semconv.STATUS_SUCCESS:
-                sink.last_success.set((span.end_time or 0) / 1e9, labels)
         with self._lock:
             self._pipeline_status = status
             self._pipeline_duration_ms = seconds * 1000.0
             self._runs += 1
+        for sink in self._sinks:
+            try:
+                sink.pipeline_runs.add(1, {**labels, semconv.LABEL_STATUS: status})
+                sink.pipeline_duration.record(seconds, {**labels, semconv.LABEL_STATUS: status})
+                if status == semconv.STATUS_SUCCESS:
+                    sink.last_success.set((span.end_time or 0) / 1e9, labels)
+            except Exception as exc:
+                record_failure("MetricsManager (meter provider)", exc)
 
 
 def _node_status(failed: bool, cache_hit: object) -> str:
