@@ -40,13 +40,14 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def top_imports(limit: int = 8) -> list[str]:
+def top_imports(cwd: str, limit: int = 8) -> list[str]:
     """The slowest modules (self time) that ``import odibi_otel`` loads after pandas."""
     completed = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", "import pandas; import odibi_otel"],
         capture_output=True,
         text=True,
         env=_child_env(),
+        cwd=cwd,
         check=True,
     )
     lines = completed.stderr.splitlines()
@@ -68,13 +69,19 @@ def top_imports(limit: int = 8) -> list[str]:
 def run(settings: Settings) -> CaseResult:
     samples = 2 if settings.quick else max(settings.pairs, 15)
     result = CaseResult(6, "Import time: import odibi_otel over import pandas (fresh interpreters)")
+    cwd = os.fspath(settings.workdir)
     pandas_ms: list[float] = []
     odibi_ms: list[float] = []
     run_ms: list[float] = []
     rest_ms: list[float] = []
     for _ in range(samples):
         completed = subprocess.run(
-            [sys.executable, "-c", CHILD], capture_output=True, text=True, env=_child_env(), check=True
+            [sys.executable, "-c", CHILD],
+            capture_output=True,
+            text=True,
+            env=_child_env(),
+            cwd=cwd,  # not the repository root: "-c" puts the working folder first on sys.path
+            check=True,
         )
         pandas_s, odibi_s, run_s, rest_s = json.loads(completed.stdout.strip().splitlines()[-1])
         pandas_ms.append(pandas_s * 1000)
@@ -99,5 +106,5 @@ def run(settings: Settings) -> CaseResult:
             digits=1,
         )
     )
-    result.facts["slowest modules of import odibi_otel"] = "; ".join(top_imports()) or "none"
+    result.facts["slowest modules of import odibi_otel"] = "; ".join(top_imports(cwd)) or "none"
     return result

@@ -50,7 +50,7 @@ def run(settings: Settings) -> CaseResult:
     from odibi_otel import StoryGenerator
 
     nodes = 60 if settings.quick else 2_000
-    repeats = 1 if settings.quick else 5
+    repeats = 1 if settings.quick else 3
     result = CaseResult(4, f"Story scale: {nodes:,}-node run (50 chains under one source), tracker on")
     telemetry_path = settings.workdir / "case4.otlp.jsonl"
     telemetry = Telemetry(telemetry_path)

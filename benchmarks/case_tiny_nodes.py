@@ -271,6 +271,10 @@ def _measure(
     def per_node(variant: str, base: str) -> list[float]:
         return per_item_us(times[variant].wall, times[base].wall, nodes)
 
+    def cpu_note(variant: str, base: str) -> str:
+        values = sorted(per_item_us(times[variant].cpu, times[base].cpu, nodes))
+        return f"process CPU time (all threads): median {values[len(values) // 2]:.1f} us/node"
+
     label = f"{shape} {nodes:,}"
     bare_us = sorted(times["bare"].wall)[len(times["bare"].wall) // 2] / nodes * 1e6
     ours = result.add(
@@ -280,7 +284,7 @@ def _measure(
             per_node("odibi", "bare"),
             target=TARGET_SPANS_US,
             digits=1,
-            note=f"bare loop {bare_us:.1f} us/node",
+            note=f"bare loop {bare_us:.1f} us/node; " + cpu_note("odibi", "bare"),
         )
     )
     result.add(
@@ -290,6 +294,7 @@ def _measure(
             per_node("odibi+tracker", "bare"),
             target=TARGET_TRACKER_US,
             digits=1,
+            note=cpu_note("odibi+tracker", "bare"),
         )
     )
     if dropping is not None:
@@ -311,6 +316,7 @@ def _measure(
             per_node("hamilton+otel", "hamilton"),
             comparison=None,
             digits=1,
+            note=cpu_note("hamilton+otel", "hamilton"),
         )
     )
     result.add(

@@ -161,7 +161,9 @@ def interleaved(variants: Mapping[str, Variant], rounds: int) -> dict[str, Timin
     """Run each variant once per round, rotating the order; returns its timings per round.
 
     The order rotates every round and is reversed every other round, so no variant always runs
-    first (or right after the same neighbour). A full garbage collection precedes each run.
+    first (or right after the same neighbour). A full garbage collection precedes each run. What
+    a variant returns (e.g. the run's frames) is released after its time is taken, for every
+    variant alike, so that freeing gigabytes of frames does not blur the comparison.
 
     Objects that exist before the first round (the variants' set-up, earlier cases' leftovers)
     are moved out of the collector's view (``gc.freeze``) for the rounds: CPython's full
@@ -194,9 +196,10 @@ def _rounds(
             gc.collect()
             cpu = time.process_time()
             wall = time.perf_counter()
-            work()
+            returned = work()
             times[name].wall.append(time.perf_counter() - wall)
             times[name].cpu.append(time.process_time() - cpu)
+            del returned  # freeing what the run returned (its frames) is not part of its time
             if cleanup is not None:
                 cleanup()
 

@@ -131,11 +131,14 @@ def machine_facts() -> dict[str, Any]:
                 break
     except OSError:
         cpu = platform.processor() or "unknown"
+    import odibi_otel
+
     facts: dict[str, Any] = {
         "nproc": os.cpu_count(),
         "cpu": cpu,
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "odibi_otel from": os.path.dirname(odibi_otel.__file__),
     }
     for package in (
         "pandas",
@@ -153,11 +156,13 @@ def machine_facts() -> dict[str, Any]:
 
 
 def _banner(machine: dict[str, Any], quick: bool, pairs: int) -> str:
-    versions = ", ".join(f"{k} {v}" for k, v in machine.items() if k not in ("nproc", "cpu", "platform"))
+    skip = ("nproc", "cpu", "platform", "odibi_otel from")
+    versions = ", ".join(f"{k} {v}" for k, v in machine.items() if k not in skip)
     mode = "QUICK (smoke: sizes tiny, timings meaningless)" if quick else "full"
     return (
         f"odibi_otel benchmarks, {mode} mode, {pairs} pairs per ratio\n"
         f"machine: {machine['nproc']} cores, {machine['cpu']}; {versions}\n"
+        f"odibi_otel imported from {machine['odibi_otel from']}\n"
     )
 
 

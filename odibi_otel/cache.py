@@ -16,8 +16,8 @@ nodes that cannot be keyed are fingerprinted by content (``pandas.util.hash_pand
 
 Entries are Arrow IPC files plus a manifest with their SHA-256; a missing, truncated or altered
 entry is a miss, never a crash, and is replaced. Nothing is ever unpickled. Outputs Arrow cannot
-give back exactly (object columns it cannot type, column names that are not strings) are not
-stored, so a hit always returns what the node returned. Values without a
+give back exactly (column names that are not strings, object columns whose dtype or value types
+it would change) are not stored, so a hit returns what the node returned. Values without a
 stable description (identity-based or abbreviated reprs) make a node uncacheable, never stale.
 """
 
@@ -173,6 +173,7 @@ def _write_output(folder: Path, file_name: str, frame: pd.DataFrame) -> dict[str
         # Arrow would store them as text: a hit would return "0" where the node returned 0
         raise TypeError("column names that are not strings do not survive Arrow; not cached")
     table = pa.Table.from_pandas(frame, preserve_index=None)  # None: a RangeIndex stays a RangeIndex
+    _check_round_trip(frame, table.to_pandas())
     sink = pa.BufferOutputStream()
     with pyarrow.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
@@ -186,6 +187,31 @@ def _labels_round_trip(columns: pd.Index) -> bool:
     if isinstance(columns, pd.MultiIndex):
         return all(isinstance(part, str) for label in columns for part in label)
     return all(isinstance(label, str) for label in columns)
+
+
+def _check_round_trip(frame: pd.DataFrame, restored: pd.DataFrame) -> None:
+    """Raise unless ``restored`` (what a hit would return) has ``frame``'s dtypes, index and values' types.
+
+    Arrow types Python-object columns by their values: ``[1, None]`` comes back as float64,
+    ``[True, False]`` as bool, lists as arrays, ``pd.NA``/``NaN`` as ``None``. Such outputs are not
+    cached, so a hit never hands the next node something its cold run did not.
+    """
+    same = (
+        list(map(str, restored.dtypes)) == list(map(str, frame.dtypes))
+        and str(restored.index.dtype) == str(frame.index.dtype)
+        and list(restored.index.names) == list(frame.index.names)
+        and list(restored.columns.names) == list(frame.columns.names)
+    )
+    if same:
+        for position, dtype in enumerate(frame.dtypes):
+            if pd.api.types.is_object_dtype(dtype):
+                before = frame.iloc[:, position].map(type, na_action=None).tolist()
+                after = restored.iloc[:, position].map(type, na_action=None).tolist()
+                if before != after:
+                    same = False
+                    break
+    if not same:
+        raise TypeError("Arrow would not give these outputs back exactly (dtypes or value types); not cached")
 
 
 def _read_output(entry: Path, meta: Mapping[str, str]) -> pd.DataFrame:

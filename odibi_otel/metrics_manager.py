@@ -418,15 +418,15 @@ class MetricsManager(SpanProcessor):
             return figures
 
     def _labels(self, step_name: str | None) -> dict[str, str]:
-        labels = {semconv.LABEL_PIPELINE: self._pipeline_name}
+        labels = {semconv.LABEL_PIPELINE: _label(self._pipeline_name)}
         if step_name is not None:
-            labels[semconv.LABEL_NODE] = step_name
+            labels[semconv.LABEL_NODE] = _label(step_name)
         return labels
 
     def _record_node_span(self, span: ReadableSpan) -> None:
         attributes = span.attributes or {}
-        name = str(attributes[semconv.NODE_NAME])
-        layer = str(attributes.get(semconv.NODE_LAYER, ""))
+        name = _label(str(attributes[semconv.NODE_NAME]))
+        layer = _label(str(attributes.get(semconv.NODE_LAYER, "")))
         failed = span.status.status_code is StatusCode.ERROR
         cache_hit = attributes.get(semconv.NODE_CACHE_HIT)
         status = _node_status(failed, cache_hit)
@@ -436,7 +436,7 @@ class MetricsManager(SpanProcessor):
         memory = recent_resident_memory_bytes()  # re-read at most every 10 ms (see process_memory)
         throughput = rows / seconds if seconds > 0 else 0.0
         base = {
-            semconv.LABEL_PIPELINE: str(attributes.get(semconv.PIPELINE_NAME, self._pipeline_name)),
+            semconv.LABEL_PIPELINE: _label(str(attributes.get(semconv.PIPELINE_NAME, self._pipeline_name))),
             semconv.LABEL_NODE: name,
             semconv.LABEL_LAYER: layer,
         }
@@ -477,7 +477,7 @@ class MetricsManager(SpanProcessor):
 
     def _record_pipeline_span(self, span: ReadableSpan) -> None:
         attributes = span.attributes or {}
-        pipeline = str(attributes.get(semconv.PIPELINE_NAME, self._pipeline_name))
+        pipeline = _label(str(attributes.get(semconv.PIPELINE_NAME, self._pipeline_name)))
         status = str(attributes.get(semconv.PIPELINE_STATUS, semconv.STATUS_SUCCESS))
         seconds = ((span.end_time or 0) - (span.start_time or 0)) / 1e9
         labels = {semconv.LABEL_PIPELINE: pipeline}
@@ -493,6 +493,15 @@ class MetricsManager(SpanProcessor):
                     sink.last_success.set((span.end_time or 0) / 1e9, labels)
             except Exception as exc:
                 record_failure("MetricsManager (meter provider)", exc)
+
+
+def _label(text: str) -> str:
+    """A label value every exposition can carry: lone surrogates become ``\\udcxx`` text."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def _node_status(failed: bool, cache_hit: object) -> str:

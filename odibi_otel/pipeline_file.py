@@ -159,7 +159,9 @@ def _check_yaml_size(file: Path, root: yaml.Node) -> None:
             continue
         if key in on_path:
             mark = node.start_mark
-            raise PipelineFileError(f"{file}:{mark.line + 1}:{mark.column + 1}: invalid YAML: recursive alias")
+            raise PipelineFileError(
+                f"{file}:{mark.line + 1}:{mark.column + 1}: invalid YAML: recursive alias"
+            )
         on_path.add(key)
         stack.append((node, True))
         stack.extend((child, False) for child in children if id(child) not in sizes)

@@ -79,7 +79,7 @@ class MetricsServer:
 class _QuietHandler(WSGIRequestHandler):
     """Serves requests without logging each one to stderr."""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         """Log nothing."""
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -66,10 +66,9 @@ def check_output_folder(folder: str | os.PathLike[str]) -> Path:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
             pass
-    except OSError as exc:
-        raise OutputFolderError(
-            f"output folder {str(path)!r} is not writable: {exc.strerror or exc}"
-        ) from exc
+    except (OSError, ValueError) as exc:  # ValueError: a path the OS cannot take (NUL byte)
+        reason = getattr(exc, "strerror", None) or exc
+        raise OutputFolderError(f"output folder {str(path)!r} is not writable: {reason}") from exc
     return path
 
 
@@ -146,9 +145,11 @@ def run_to_folder(
         console.print(Text(f"serving /metrics at {report.prometheus_url} during the run"), soft_wrap=True)
     progress = RunProgress([step.name for step in orchestrator.steps], console)
     progress.attach(bus)
+    interrupted = True
     try:
         with progress:
             report.result = orchestrator.execute()
+        interrupted = False
         _logger.info(
             "pipeline %s finished: %s",
             pipeline_name,
@@ -157,9 +158,14 @@ def run_to_folder(
         )
     finally:
         try:
-            report.artifacts = _write_artifacts(orchestrator.last_tracker, manager, handle, paths, trace_url)
+            report.artifacts, failures = _write_artifacts(
+                orchestrator.last_tracker, manager, handle, paths, trace_url
+            )
         finally:
             _close(handle, manager, log_handler, previous_level)
+        # an interrupt propagating wins over a failed artifact (already logged)
+        if failures and not interrupted:
+            raise failures[0]
     return report
 
 
@@ -169,21 +175,36 @@ def _write_artifacts(
     handle: TelemetryHandle,
     paths: dict[str, Path],
     trace_url: str | None,
-) -> dict[str, Path]:
+) -> tuple[dict[str, Path], list[OSError]]:
+    """Write every artifact; one that fails (full disk, ...) does not keep the others from trying."""
     from odibi_otel.story_generator import StoryGenerator
 
-    written: dict[str, Path] = {}
-    manager.save_to_file(paths["metrics"])
-    manager.export_prometheus(paths["prometheus"])
-    written.update(metrics=paths["metrics"], prometheus=paths["prometheus"])
+    writers: list[tuple[tuple[str, ...], Callable[[], object]]] = [
+        (("metrics",), lambda: manager.save_to_file(paths["metrics"])),
+        (("prometheus",), lambda: manager.export_prometheus(paths["prometheus"])),
+    ]
     if tracker is not None:
-        tracker.export_lineage(paths["lineage"])
-        StoryGenerator(trace_url_template=trace_url).generate_story(paths["lineage"], paths["story"])
-        written.update(lineage=paths["lineage"], story=paths["story"])
+        story = StoryGenerator(trace_url_template=trace_url)
+
+        def lineage_and_story() -> None:
+            tracker.export_lineage(paths["lineage"])
+            story.generate_story(paths["lineage"], paths["story"])
+
+        writers.append((("lineage", "story"), lineage_and_story))
+    written: dict[str, Path] = {}
+    failures: list[OSError] = []
+    for kinds, write in writers:
+        try:
+            write()
+        except OSError as exc:
+            _logger.error("odibi_otel: could not write %s: %s", " and ".join(kinds), exc)
+            failures.append(exc)  # the previous file, if any, is left whole (atomic writes)
+            continue
+        written.update({kind: paths[kind] for kind in kinds})
     if handle.telemetry_file is not None:
         written["telemetry"] = paths["telemetry"]
     written["log"] = paths["log"]
-    return written
+    return written, failures
 
 
 def _close(

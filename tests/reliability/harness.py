@@ -38,7 +38,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from odibi_otel import EventBus, MetricsManager, Orchestrator, StoryGenerator, Step
+from odibi_otel import EventBus, MetricsManager, Orchestrator, Step, StoryGenerator
 from odibi_otel.event_bus import EVENTS
 from odibi_otel.file_exporter import OtlpJsonFile
 
@@ -88,7 +88,9 @@ class Observed:
         if self.telemetry_file:
             self.telemetry = OtlpJsonFile(self.folder / "telemetry.jsonl", truncate=True)
             self.tracer_provider.add_span_processor(BatchSpanProcessor(self.telemetry.span_exporter))
-            self.logger_provider.add_log_record_processor(BatchLogRecordProcessor(self.telemetry.log_exporter))
+            self.logger_provider.add_log_record_processor(
+                BatchLogRecordProcessor(self.telemetry.log_exporter)
+            )
         self.meter_provider = MeterProvider(metric_readers=[self.metric_reader])
         self.manager = MetricsManager(meter_provider=self.meter_provider)
         for event in EVENTS:

@@ -32,14 +32,14 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from odibi_otel import OdibiError, Orchestrator, PipelineValidationError, StoryGenerator, Step, load_pipeline
+from odibi_otel import OdibiError, Orchestrator, PipelineValidationError, Step, StoryGenerator, load_pipeline
 from odibi_otel.errors import StoryInputError, TelemetryFileError
 from odibi_otel.file_exporter import OtlpJsonFile
 from odibi_otel.telemetry_file import lineage_from_otlp_file, read_telemetry_file
 
 pytestmark = pytest.mark.reliability
 
-EXAMPLES = 80
+EXAMPLES = 100
 PROPERTY = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -57,7 +57,9 @@ HUGE = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.just("x" * 100_000),
 )
-LEAF = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), TEXT, HUGE, st.sampled_from(REFERENCES))
+LEAF = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), TEXT, HUGE, st.sampled_from(REFERENCES)
+)
 JSON_VALUE = st.recursive(
     LEAF,
     lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(TEXT, children, max_size=4)),
@@ -66,46 +68,80 @@ JSON_VALUE = st.recursive(
 KEYS = st.sampled_from(["a", "b", "c", "d"])  # few keys: cycles, duplicates and missing inputs
 
 
+NAMES = st.one_of(
+    st.sampled_from(["s1", "s2", "s3", "s4", "ünï©ødé ✓", "名前", "${NAME:-s5}", "a\nb", "x" * 300]),
+    TEXT,
+)
+
+
 def _step(draw: st.DrawFn) -> Any:
-    """A step mapping: mostly plausible, with a wrong, missing or unknown field now and then."""
-    kind = draw(st.sampled_from(["read", "write", "function", "other"]))
-    value = {
-        "read": st.sampled_from(["in.csv", "in.parquet", "x.json", "nope.txt", "${DATA}/in.csv"]),
-        "write": st.sampled_from(["out/x.csv", "out/y.jsonl", "${OUT:-out}/z.parquet"]),
-        "function": st.sampled_from(REFERENCES),
-        "other": JSON_VALUE,
-    }[kind]
+    """A step mapping, valid for its type about half the time; else a field is wrong, missing or extra."""
+    kind = draw(st.sampled_from(["read", "write", "function", "function"]))
     step: dict[str, Any] = {
-        "name": draw(st.one_of(TEXT, st.sampled_from(["s1", "s2", "s3", "ünï©ødé ✓", "${NAME}"]))),
-        "layer": draw(st.one_of(st.just("transform"), TEXT)),
-        "type": kind if kind != "other" else draw(JSON_VALUE),
-        "value": draw(value),
-        "inputs": draw(st.one_of(st.lists(KEYS, max_size=3), st.dictionaries(TEXT, KEYS, max_size=2))),
-        "outputs": draw(st.lists(KEYS, max_size=2)),
-        "params": draw(st.one_of(st.none(), st.dictionaries(TEXT, JSON_VALUE, max_size=3))),
+        "name": draw(NAMES),
+        "layer": draw(st.sampled_from(["ingest", "transform", "store", "lâyer ✓"])),
+        "type": kind,
     }
-    for field in draw(st.lists(st.sampled_from(list(step)), max_size=2)):
+    if kind == "read":
+        step["value"] = draw(st.sampled_from(["in.csv", "in.parquet", "x.json", "${DATA:-data}/in.csv"]))
+        step["outputs"] = [draw(KEYS)]
+    elif kind == "write":
+        step["value"] = draw(st.sampled_from(["out/x.csv", "out/y.jsonl", "${OUT:-out}/z.parquet"]))
+        step["inputs"] = [draw(KEYS)]
+    else:
+        step["value"] = draw(
+            st.sampled_from(REFERENCES[:2]) if draw(st.booleans()) else st.sampled_from(REFERENCES)
+        )
+        step["inputs"] = draw(st.lists(KEYS, max_size=3))
+        step["outputs"] = draw(st.lists(KEYS, max_size=2, unique=True))
         if draw(st.booleans()):
+            step["params"] = draw(st.dictionaries(st.sampled_from(["n", "mode"]), HUGE | LEAF, max_size=2))
+    for _ in range(draw(st.sampled_from([0, 0, 0, 1, 2]))):
+        action = draw(st.sampled_from(["drop", "wrong", "unknown"]))
+        field = draw(st.sampled_from(["name", "layer", "type", "value", "inputs", "outputs", "params"]))
+        if action == "drop":
             step.pop(field, None)
+        elif action == "wrong":
+            step[field] = draw(JSON_VALUE)
         else:
-            step[field] = draw(JSON_VALUE)  # a wrong type, usually
-    if draw(st.integers(0, 9)) == 0:
-        step[draw(TEXT)] = draw(JSON_VALUE)  # an unknown field
+            step[draw(TEXT)] = draw(JSON_VALUE)
     return step
+
+
+def _chain(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """A valid chain of function steps with unicode names; sometimes closed into a cycle."""
+    count = draw(st.integers(1, 6))
+    valid_name = TEXT.filter(lambda text: text.strip() != "" and "${" not in text)
+    names = draw(st.lists(valid_name, min_size=count, max_size=count, unique=True))
+    steps = [
+        {"name": name, "layer": "transform", "type": "function",
+         "value": "steps_mod:keep" if index else "steps_mod:source",
+         "inputs": [f"k{index - 1}"] if index else [], "outputs": [f"k{index}"]}
+        for index, name in enumerate(names)
+    ]  # fmt: skip
+    if count > 1 and draw(st.booleans()):  # the first step consumes the last one's output
+        steps[0].update(value="steps_mod:keep", inputs=[f"k{count - 1}"])
+    return steps
 
 
 @st.composite
 def pipeline_documents(draw: st.DrawFn) -> Any:
-    if draw(st.integers(0, 4)) == 0:
-        return draw(JSON_VALUE)  # anything at all
+    shape = draw(st.sampled_from(["anything", "shaped", "shaped", "chain", "chain"]))
+    if shape == "anything":
+        return draw(JSON_VALUE)
+    steps = _chain(draw) if shape == "chain" else [_step(draw) for _ in range(draw(st.integers(0, 6)))]
     document: dict[str, Any] = {
-        "name": draw(st.one_of(st.just("pipeline"), TEXT, JSON_VALUE)),
-        "steps": [_step(draw) for _ in range(draw(st.integers(0, 5)))],
+        "name": draw(st.sampled_from(["pipeline", "pïpeline ✓", "p" * 500])),
+        "steps": steps,
     }
+    if draw(st.integers(0, 4)) == 0:
+        document["name"] = draw(JSON_VALUE)
     if draw(st.booleans()):
-        document["variables"] = draw(st.one_of(st.dictionaries(TEXT, TEXT, max_size=3), JSON_VALUE))
+        document["variables"] = draw(
+            st.dictionaries(st.sampled_from(["NAME", "DATA", "OUT"]), TEXT) | JSON_VALUE
+        )
     if draw(st.booleans()):
-        document["description"] = draw(JSON_VALUE)
+        document["description"] = draw(TEXT | JSON_VALUE)
     return document
 
 
@@ -233,7 +269,9 @@ def real_run(workdir: Path) -> dict[str, Any]:
     tracer_provider, logger_provider = TracerProvider(), LoggerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(telemetry.span_exporter))
     logger_provider.add_log_record_processor(SimpleLogRecordProcessor(telemetry.log_exporter))
-    frame = pd.DataFrame({"id": [1, 2], "when": pd.to_datetime(["2024-01-01", None], utc=True), "x": [0.5, None]})
+    frame = pd.DataFrame(
+        {"id": [1, 2], "when": pd.to_datetime(["2024-01-01", None], utc=True), "x": [0.5, None]}
+    )
     steps = [
         Step("load", "ingest", "function", lambda: frame, outputs=["raw"]),
         Step("keep", "transform", "function", lambda f: f.head(1), inputs=["raw"], outputs=["kept"]),
@@ -296,15 +334,22 @@ def lineage_texts(draw: st.DrawFn, base: dict[str, Any]) -> str:
     return text
 
 
-WHOLE_FILE_PROBLEMS = ("the file is empty", "expected a lineage JSON object", "invalid JSON", "not UTF-8")
+#: Problems of a whole file, which have no place; every other problem names its field or line.
+WHOLE_FILE_PROBLEMS = (
+    "the file is empty",
+    "invalid JSON: nested too deeply",
+    "invalid JSON: Exceeds the limit",
+    "expected a lineage JSON object or OTLP/JSON lines",
+    "expected a lineage document with a 'steps' array",
+    "the file holds no spans",
+    "the OTLP/JSON file holds no odibi_otel lineage or spans",
+)
 
 
 def _check_story_error(exc: StoryInputError, path: Path) -> None:
     assert exc.source == str(path) and str(exc).startswith(str(path)), str(exc)[:300]
-    if exc.place is None:  # whole-document problems have no place; field problems must name one
-        assert exc.problem.startswith(WHOLE_FILE_PROBLEMS) or "OTLP" in exc.problem or "no run" in exc.problem or (
-            "holds no" in exc.problem
-        ), str(exc)[:300]
+    if exc.place is None:
+        assert exc.problem.startswith(WHOLE_FILE_PROBLEMS), str(exc)[:300]
 
 
 def test_lineage_property_inputs_are_real(real_run: dict[str, Any], workdir: Path) -> None:
@@ -370,7 +415,9 @@ def test_malformed_telemetry_files_raise_only_documented_errors(
             lineage_from_otlp_file(path)
         except TelemetryFileError as exc:
             assert exc.source == str(path) and str(exc).startswith(str(path)), str(exc)[:300]
-            decoding = exc.problem.startswith(("not JSON", "truncated line", "not UTF-8")) or ":" in exc.problem
+            decoding = (
+                exc.problem.startswith(("not JSON", "truncated line", "not UTF-8")) or ":" in exc.problem
+            )
             if decoding and "no run" not in exc.problem and "holds no" not in exc.problem:
                 assert exc.line is not None and f"line {exc.line}" in str(exc)
         try:
@@ -391,7 +438,9 @@ def test_malformed_telemetry_files_raise_only_documented_errors(
     ],
     ids=["deep", "huge-number", "huge-timestamp"],
 )  # fmt: skip
-def test_pathological_telemetry_lines_are_reported_with_their_line(workdir: Path, text: str, problem: str) -> None:
+def test_pathological_telemetry_lines_are_reported_with_their_line(
+    workdir: Path, text: str, problem: str
+) -> None:
     path = _fresh(workdir, ".jsonl")
     path.write_text('{"resourceSpans": []}\n' + text, "utf-8")
     with pytest.raises(TelemetryFileError, match=problem) as caught:

@@ -1,11 +1,13 @@
 """A node that raises, returns the wrong type or reads a missing file: every signal is complete and
 shows the error (spans, metrics, events, lineage, story, the telemetry file, the log).
 
-Each signal's own error handling is tested elsewhere (``tests/test_orchestrator_spans.py``:
-``test_failed_node_span_records_the_exception``, ``test_wrong_return_type_fails_the_node_with_a_clear_message``,
-``test_read_of_a_missing_file_fails_that_node_and_spans_complete``; ``tests/test_event_bus.py::test_error_payloads``;
-``tests/test_tracker.py::test_failed_node_has_error_and_its_descendants_are_skipped``). Here the three
-faults happen in one run and every output of that run is checked against the others.
+Each signal's own error handling is tested elsewhere: ``tests/test_orchestrator_spans.py``
+(``test_failed_node_span_records_the_exception``,
+``test_wrong_return_type_fails_the_node_with_a_clear_message``,
+``test_read_of_a_missing_file_fails_that_node_and_spans_complete``),
+``tests/test_event_bus.py::test_error_payloads`` and
+``tests/test_tracker.py::test_failed_node_has_error_and_its_descendants_are_skipped``. Here the
+three faults happen in one run and every output of that run is checked against the others.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pandas as pd
 import pytest
 from opentelemetry.trace import StatusCode
 
-from odibi_otel import StoryGenerator, Step
+from odibi_otel import Step, StoryGenerator
 from odibi_otel.telemetry_file import lineage_from_otlp_file
 
 from .harness import Observed, run_cli, write_pipeline
@@ -148,7 +150,7 @@ def test_every_signal_is_complete_and_shows_each_error(
 
 
 def test_cli_run_with_failing_nodes_writes_every_artifact_showing_the_errors(tmp_path: Path) -> None:
-    module = '''
+    module = """
         import pandas as pd
 
         def source():
@@ -159,7 +161,7 @@ def test_cli_run_with_failing_nodes_writes_every_artifact_showing_the_errors(tmp
 
         def wrong_type(frame):
             return [1, 2, 3]
-    '''
+    """
     pipeline = {
         "name": "faulty",
         "steps": [
@@ -182,14 +184,18 @@ def test_cli_run_with_failing_nodes_writes_every_artifact_showing_the_errors(tmp
     assert lineage["status"] == "failed"
     # the CLI stops at the first failure (fail fast): the later nodes are skipped, not lost
     statuses = {step["name"]: step["status"] for step in lineage["steps"]}
-    assert statuses == {"source": "success", "raises": "failed", "wrong_type": "skipped",
-                        "missing_file": "skipped"}  # fmt: skip
-    texts = {name: (out / name).read_text("utf-8") for name in
-             ("story.html", "metrics.json", "metrics_prometheus.txt", "telemetry.jsonl", "odibi.log.jsonl")}  # fmt: skip
+    assert statuses == {
+        "source": "success",
+        "raises": "failed",
+        "wrong_type": "skipped",
+        "missing_file": "skipped",
+    }
+    names = ("story.html", "metrics.json", "metrics_prometheus.txt", "telemetry.jsonl", "odibi.log.jsonl")
+    texts = {name: (out / name).read_text("utf-8") for name in names}
     assert "amount must be positive &lt;b&gt;" in texts["story.html"]
     assert json.loads(texts["metrics.json"])["nodes"]["raises"]["status"] == "failed"
     assert 'odibi_node_errors_total{error_type="ValueError"' in texts["metrics_prometheus.txt"]
-    assert 'odibi_pipeline_runs_total{' in texts["metrics_prometheus.txt"]
+    assert "odibi_pipeline_runs_total{" in texts["metrics_prometheus.txt"]
     assert "amount must be positive" in texts["telemetry.jsonl"]
     assert lineage_from_otlp_file(out / "telemetry.jsonl") == lineage
     log = [json.loads(line) for line in texts["odibi.log.jsonl"].splitlines()]

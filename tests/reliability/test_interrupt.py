@@ -110,7 +110,7 @@ def test_interrupt_ends_every_open_span_and_writes_interrupted_artifacts(
         observed.close()
 
 
-MODULE = '''
+MODULE = """
     import signal
     import pandas as pd
 
@@ -126,7 +126,7 @@ MODULE = '''
     def send_sigint(frame):
         signal.raise_signal(signal.SIGINT)  # what Ctrl-C does: the handler raises in this thread
         return frame
-'''
+"""
 
 
 @pytest.mark.parametrize("how", ["raise_interrupt", "send_sigint"])

@@ -1,7 +1,8 @@
 """Load: 500-node random DAGs on 8 workers lose nothing; /metrics under 20 concurrent scrapers.
 
-``tests/test_parallel.py`` and ``tests/test_event_bus.py::test_fifty_node_dag_with_four_workers_fires_once_per_node``
-prove the same on 50 nodes; here it is 20 runs of 500 nodes with failures, with every signal on,
+``tests/test_parallel.py`` and
+``tests/test_event_bus.py::test_fifty_node_dag_with_four_workers_fires_once_per_node`` prove the
+same on 50 nodes; here it is 20 runs of 500 nodes with failures, with every signal on,
 and the totals of the metrics checked against what ran.
 """
 
@@ -199,7 +200,8 @@ def test_twenty_runs_of_a_500_node_random_dag_on_8_workers_lose_nothing(tmp_path
         FIGURES["load_run_seconds"] = durations
     finally:
         observed.close()
-    print(f"\n500-node runs on 8 workers: median {statistics.median(durations):.2f} s, max {max(durations):.2f} s")
+    median, slowest = statistics.median(durations), max(durations)
+    print(f"\n500-node runs on 8 workers: median {median:.2f} s, max {slowest:.2f} s")
 
 
 # -- /metrics under concurrent scrapes ---------------------------------------------------------------
@@ -218,8 +220,8 @@ def _type_lines(text: str) -> set[str]:
 
 
 def _scrape_forever(url: str, stop: threading.Event, results: list[tuple[int, str]], limit: int) -> None:
-    for _ in range(limit):  # bounded: never spins forever if the pipeline hangs
-        if stop.is_set():
+    for attempt in range(limit):  # bounded: never spins forever if the pipeline hangs
+        if attempt and stop.is_set():  # the first scrape always happens, however late it starts
             return
         try:
             with urllib.request.urlopen(url, timeout=30) as response:
@@ -228,7 +230,20 @@ def _scrape_forever(url: str, stop: threading.Event, results: list[tuple[int, st
             results.append((-1, repr(exc)))
 
 
-def test_twenty_concurrent_scrapes_while_a_pipeline_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _median_scrape_seconds(url: str, count: int = 5) -> float:
+    """How long one scrape takes with nothing else running."""
+    durations = []
+    for _ in range(count):
+        started = time.perf_counter()
+        with urllib.request.urlopen(url, timeout=30) as response:
+            response.read()
+        durations.append(time.perf_counter() - started)
+    return statistics.median(durations)
+
+
+def test_twenty_concurrent_scrapes_while_a_pipeline_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("OTEL_EXPORTER_PROMETHEUS_HOST", raising=False)
     observed = Observed(tmp_path / "o", telemetry_file=False)
     server = observed.manager.start_server(port=0)  # 127.0.0.1 by default
@@ -285,7 +300,15 @@ def test_twenty_concurrent_scrapes_while_a_pipeline_runs(tmp_path: Path, monkeyp
             f"{statistics.median(loaded):.2f} s with {SCRAPERS} scrapers "
             f"({ratio:.2f}x; {statistics.median(scrapes_per_run):.0f} scrapes per run)"
         )
-        # generous: renders hold the GIL (they are serialised; unserialised it was ~90x here)
-        assert ratio < 10, (quiet, loaded)
+        # The scrapes' own rendering holds the GIL (renders are serialised; unserialised the run was
+        # ~90x slower here), so the bound is the scrape cost itself: the run may lose at most the
+        # time its concurrent scrapes took to render alone (measured now, on this machine), x3 for
+        # scheduling and thread hand-over, plus half a second; a ratio bound was load-sensitive.
+        render = _median_scrape_seconds(server.url)
+        added = statistics.median(loaded) - statistics.median(quiet)
+        allowed = statistics.median(scrapes_per_run) * render * 3 + 0.5
+        FIGURES.update(render_seconds=render, added=added, allowed=allowed)
+        print(f"one scrape renders in {render * 1000:.1f} ms; added {added:.2f} s, allowed {allowed:.2f} s")
+        assert added <= allowed, (quiet, loaded, render, scrapes_per_run)
     finally:
         observed.close()

@@ -22,7 +22,7 @@ import pytest
 
 import odibi_otel.atomic as atomic
 import odibi_otel.dataio as dataio
-from odibi_otel import MetricsManager, Orchestrator, StoryGenerator, Step
+from odibi_otel import MetricsManager, Orchestrator, Step, StoryGenerator
 from odibi_otel.cache import NodeCache
 from odibi_otel.dataio import write_frame
 from odibi_otel.run_folder import OutputFolderError, check_output_folder
@@ -107,7 +107,10 @@ def _writers(tmp_path: Path) -> dict[str, tuple[Path, Callable[[], object]]]:
     out = tmp_path / "out"
     return {
         "lineage.json": (out / "lineage.json", lambda: tracker.export_lineage(out / "lineage.json")),
-        "story.html": (out / "story.html", lambda: StoryGenerator().generate_story(lineage, out / "story.html")),
+        "story.html": (
+            out / "story.html",
+            lambda: StoryGenerator().generate_story(lineage, out / "story.html"),
+        ),
         "metrics.json": (out / "metrics.json", lambda: manager.save_to_file(out / "metrics.json")),
         "metrics_prometheus.txt": (
             out / "metrics_prometheus.txt",
@@ -139,7 +142,9 @@ def test_full_disk_mid_write_keeps_the_previous_file_and_leaves_no_temporary_fil
     assert sorted(item.name for item in target.parent.iterdir()) == [artifact]
 
 
-def test_full_disk_while_caching_is_a_miss_not_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_full_disk_while_caching_is_a_miss_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def no_space(self: Path, data: bytes) -> int:
         raise _enospc()
 
@@ -152,14 +157,14 @@ def test_full_disk_while_caching_is_a_miss_not_a_crash(tmp_path: Path, monkeypat
 
 # -- output folders the CLI cannot use --------------------------------------------------------------
 
-MODULE = '''
+MODULE = """
     from pathlib import Path
     import pandas as pd
 
     def source():
         Path(__file__).with_name("node-ran.marker").write_text("ran")
         return pd.DataFrame({"v": [1, 2, 3]})
-'''
+"""
 PIPELINE = {
     "name": "marker",
     "steps": [
@@ -201,7 +206,7 @@ def test_full_disk_while_the_cli_writes_its_artifacts(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "lineage.json").write_bytes(OLD)
-    code = '''
+    code = """
         import builtins, errno, os, sys
         from pathlib import Path
         import odibi_otel.atomic as atomic
@@ -229,7 +234,7 @@ def test_full_disk_while_the_cli_writes_its_artifacts(tmp_path: Path) -> None:
 
         atomic.open = half_open
         sys.exit(main(sys.argv[1:]))
-    '''
+    """
     completed = run_python(code, "run", str(pipeline), "--out", str(out), cwd=tmp_path)
     assert completed.returncode == 2, completed.stderr
     assert "No space left on device" in completed.stderr and "lineage.json" in completed.stderr
