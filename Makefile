@@ -21,10 +21,10 @@ test: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff format --check odibi_otel tests benchmarks examples
 
 format: $(VENV)/.installed
-	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff format odibi_otel tests benchmarks examples
 
 clean:
 	rm -rf $(VENV) $(OUT) .odibi_cache .pytest_cache

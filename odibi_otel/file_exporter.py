@@ -164,49 +164,39 @@ def _write_all(file: BinaryIO, payload: bytes) -> None:
         raise
 
 
-class _SpanExporter(SpanExporter):
+class _LineAppender:
+    """What the span and log exporters share: writing batches as lines of one file, shutdown."""
+
+    def __init__(self, target: OtlpJsonFile) -> None:
+        self._target = target
+        self._shutdown = False
+
+    def _append(self, kind: str, encode: Callable[[], dict[str, Any]], empty: bool) -> bool:
+        """Write one batch; ``False`` once shut down or when the write failed."""
+        if self._shutdown:
+            return False
+        return empty or self._target._export(kind, encode)
+
+    def shutdown(self) -> None:
+        if not self._shutdown:
+            self._shutdown = True
+            self._target._exporter_shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True  # every line is handed to the OS when it is written
+
+
+class _SpanExporter(_LineAppender, SpanExporter):
     """Appends each batch of spans as one ``resourceSpans`` line of an :class:`OtlpJsonFile`."""
 
-    def __init__(self, target: OtlpJsonFile) -> None:
-        self._target = target
-        self._shutdown = False
-
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        if self._shutdown:
-            return SpanExportResult.FAILURE
-        if not spans:
-            return SpanExportResult.SUCCESS
-        ok = self._target._export("spans", lambda: encode_spans_json(spans))
+        ok = self._append("spans", lambda: encode_spans_json(spans), empty=not spans)
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
-    def shutdown(self) -> None:
-        if not self._shutdown:
-            self._shutdown = True
-            self._target._exporter_shutdown()
 
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True  # every line is handed to the OS when it is written
-
-
-class _LogExporter(LogRecordExporter):
+class _LogExporter(_LineAppender, LogRecordExporter):
     """Appends each batch of log records as one ``resourceLogs`` line of an :class:`OtlpJsonFile`."""
 
-    def __init__(self, target: OtlpJsonFile) -> None:
-        self._target = target
-        self._shutdown = False
-
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        if self._shutdown:
-            return LogRecordExportResult.FAILURE
-        if not batch:
-            return LogRecordExportResult.SUCCESS
-        ok = self._target._export("log records", lambda: encode_logs_json(batch))
+        ok = self._append("log records", lambda: encode_logs_json(batch), empty=not batch)
         return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
-
-    def shutdown(self) -> None:
-        if not self._shutdown:
-            self._shutdown = True
-            self._target._exporter_shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True  # every line is handed to the OS when it is written
