@@ -10,7 +10,9 @@ one process:
 * ``odibi + tracker``: the same plus the tracker with samples (lineage log events exported too);
 * ``hamilton``: the same DAG run by an Apache Hamilton driver, no tracer;
 * ``hamilton + otel``: with ``hamilton.plugins.h_opentelemetry.OpenTelemetryTracer`` on the same
-  SDK set-up and exporter.
+  SDK set-up and exporter;
+* at 1,000 nodes also ``odibi`` and ``hamilton + otel`` with exporters that drop everything: the
+  instrumentation's own cost, without encoding and writing the file.
 
 Per-node overhead = (variant - its baseline) / N per round, median over rounds. odibi_otel's
 baseline is the plain loop (so its figure includes the orchestrator's own scheduling), Hamilton's

@@ -2,12 +2,8 @@
 
 Fixed-width (numpy), Arrow-backed and categorical columns report their exact buffer sizes. Columns
 of Python objects would need a ``sys.getsizeof`` per value (that is what
-``memory_usage(deep=True)`` does, and why it is slow): instead a random sample of values is
-measured and scaled up. The sample is :data:`SAMPLE_SIZE` values, grown (up to
-:data:`MAX_SAMPLE_SIZE`) for columns whose values vary so much in size that the estimate's
-standard error would exceed :data:`TARGET_RELATIVE_ERROR` (free text, say), so an estimate is off
-by more than 1% only with about 1 chance in 1,000. Frames with at most :data:`SAMPLE_SIZE` rows
-are measured exactly.
+``memory_usage(deep=True)`` does, and why it is slow): instead a fixed-size random sample of values
+is measured and scaled up. Frames with at most :data:`SAMPLE_SIZE` rows are measured exactly.
 """
 
 from __future__ import annotations
@@ -18,14 +14,10 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-__all__ = ["MAX_SAMPLE_SIZE", "SAMPLE_SIZE", "TARGET_RELATIVE_ERROR", "column_arrays", "estimate_frame_bytes"]
+__all__ = ["SAMPLE_SIZE", "column_arrays", "estimate_frame_bytes"]
 
 #: Values measured per object column; beyond this the mean size of a sample is scaled up.
 SAMPLE_SIZE: Final = 1000
-#: Most values measured per object column, however varied their sizes.
-MAX_SAMPLE_SIZE: Final = 16_000
-#: Standard error (relative to the column's estimated bytes) the sample is grown to reach.
-TARGET_RELATIVE_ERROR: Final = 0.003
 _POINTER_BYTES: Final = np.dtype(object).itemsize
 _rng = np.random.default_rng(0x0D1B1)
 
@@ -83,23 +75,5 @@ def _object_bytes(values: np.ndarray) -> int:
         measured = sum(map(sys.getsizeof, values))
         return count * _POINTER_BYTES + measured
     sample = values[_rng.integers(0, count, SAMPLE_SIZE)]
-    sizes = np.fromiter(map(sys.getsizeof, sample), dtype=np.int64, count=SAMPLE_SIZE)
-    needed = _sample_needed(sizes)
-    if needed > SAMPLE_SIZE:
-        if needed >= count:  # measuring every value is no dearer than that sample
-            return count * _POINTER_BYTES + sum(map(sys.getsizeof, values))
-        extra = values[_rng.integers(0, count, needed - SAMPLE_SIZE)]
-        more = np.fromiter(map(sys.getsizeof, extra), dtype=np.int64, count=len(extra))
-        sizes = np.concatenate([sizes, more])
-    mean = int(sizes.sum()) / len(sizes)
+    mean = sum(map(sys.getsizeof, sample)) / SAMPLE_SIZE
     return count * _POINTER_BYTES + int(mean * count)
-
-
-def _sample_needed(sizes: np.ndarray) -> int:
-    """Values to measure so the column's estimate has :data:`TARGET_RELATIVE_ERROR` standard error."""
-    spread = float(sizes.std(ddof=1))
-    if spread == 0.0:
-        return len(sizes)
-    per_value = float(sizes.mean()) + _POINTER_BYTES
-    needed = (spread / (TARGET_RELATIVE_ERROR * per_value)) ** 2
-    return min(MAX_SAMPLE_SIZE, max(len(sizes), int(needed) + 1))
