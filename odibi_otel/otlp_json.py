@@ -77,6 +77,13 @@ _DECIMAL: Final = re.compile(r"[+-]?[0-9]+")
 # -- encoding -------------------------------------------------------------------------------------
 
 
+def _request_json(message: Any, resources_key: str) -> dict[str, Any]:
+    """An export request as proto3 JSON (enums as numbers), with its resource list always present."""
+    data: dict[str, Any] = MessageToDict(message, use_integers_for_enums=True)
+    data.setdefault(resources_key, [])
+    return data
+
+
 def encode_spans_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
     """An OTLP/JSON ``ExportTraceServiceRequest`` (``{"resourceSpans": [...]}``) for SDK spans.
 
@@ -89,9 +96,7 @@ def encode_spans_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
     Returns:
         A JSON-serialisable dict; ids are lowercase hex strings as OTLP/JSON requires.
     """
-    message = encode_spans([_encodable_span(span) for span in spans])
-    data: dict[str, Any] = MessageToDict(message, use_integers_for_enums=True)
-    data.setdefault("resourceSpans", [])
+    data = _request_json(encode_spans([_encodable_span(span) for span in spans]), "resourceSpans")
     for resource in data["resourceSpans"]:
         for scope in resource.get("scopeSpans", []):
             for span in scope.get("spans", []):
@@ -114,9 +119,7 @@ def encode_logs_json(records: Sequence[ReadableLogRecord]) -> dict[str, Any]:
     Returns:
         A JSON-serialisable dict; ids are lowercase hex strings as OTLP/JSON requires.
     """
-    message = encode_logs([_encodable_log_record(record) for record in records])
-    data: dict[str, Any] = MessageToDict(message, use_integers_for_enums=True)
-    data.setdefault("resourceLogs", [])
+    data = _request_json(encode_logs([_encodable_log_record(r) for r in records]), "resourceLogs")
     for resource in data["resourceLogs"]:
         for scope in resource.get("scopeLogs", []):
             for record in scope.get("logRecords", []):
