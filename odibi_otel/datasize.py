@@ -64,9 +64,11 @@ def _array_bytes(array: object) -> int:
 
 def _holds_python_objects(array: object) -> bool:
     dtype = getattr(array, "dtype", None)
-    if pd.api.types.is_object_dtype(dtype):
-        return True
-    return isinstance(dtype, pd.StringDtype) and dtype.storage == "python"
+    if isinstance(dtype, np.dtype):  # the common case, answered without pandas' generic dtype checks
+        return dtype.kind == "O"
+    if isinstance(dtype, pd.StringDtype):
+        return dtype.storage == "python"
+    return pd.api.types.is_object_dtype(dtype)
 
 
 def _object_bytes(values: np.ndarray) -> int:

@@ -25,18 +25,18 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any, Final, TypeVar
 
 from opentelemetry import context as otel_context
-from opentelemetry import metrics, trace
+from opentelemetry import metrics
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import StatusCode
 
 from odibi_otel import semconv
 from odibi_otel.run_registry import lookup_tracker
 from odibi_otel.span_listeners import SpanDeduplicator, odibi_span_kind
+from odibi_otel.timefmt import iso_utc
 
 __all__ = [
     "EVENTS",
@@ -389,11 +389,11 @@ def _build_payload(event: str, span: ReadableSpan) -> dict[str, Any]:
     started = event in (PIPELINE_START, NODE_START)
     payload: dict[str, Any] = {
         "event_type": event,
-        "timestamp": _iso_utc(span.start_time if started else span.end_time),
+        "timestamp": iso_utc(span.start_time if started else span.end_time),
         "pipeline_name": attributes.get(semconv.PIPELINE_NAME),
         "run_id": attributes.get(semconv.RUN_ID),
-        "trace_id": trace.format_trace_id(context.trace_id if context is not None else 0),
-        "span_id": trace.format_span_id(context.span_id if context is not None else 0),
+        "trace_id": f"{context.trace_id if context is not None else 0:032x}",
+        "span_id": f"{context.span_id if context is not None else 0:016x}",
     }
     if event in (NODE_START, NODE_COMPLETE, NODE_ERROR):
         payload["step_name"] = attributes.get(semconv.NODE_NAME)
@@ -423,14 +423,6 @@ def _duration_ms(span: ReadableSpan) -> float:
     if span.start_time is None or span.end_time is None:
         return 0.0
     return round((span.end_time - span.start_time) / 1e6, 3)
-
-
-def _iso_utc(time_ns: int | None) -> str | None:
-    if time_ns is None:
-        return None
-    seconds, remainder = divmod(time_ns, 1_000_000_000)
-    moment = datetime.fromtimestamp(seconds, UTC).replace(microsecond=remainder // 1000)
-    return moment.isoformat(timespec="microseconds")
 
 
 def _check_event(event: object) -> None:

@@ -3,7 +3,7 @@
 :class:`OtlpJsonFile` follows the OpenTelemetry file exporter format (OTLP/JSON lines, as the
 Collector's file exporter writes them): each export call appends exactly one line holding one
 ``ExportTraceServiceRequest`` (``{"resourceSpans": [...]}``) or ``ExportLogsServiceRequest``
-(``{"resourceLogs": [...]}``) JSON object (see :mod:`odibi_otel.otlp_json`). Lines are written
+(``{"resourceLogs": [...]}``) JSON object (see :mod:`odibi_otel.otlp_json_encoding`). Lines are written
 whole under one lock and handed to the operating system at once (no buffering), so spans and log
 records from many threads never interleave.
 
@@ -25,21 +25,20 @@ Usage::
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from odibi_otel.otlp_json import encode_logs_json, encode_spans_json
+from odibi_otel.otlp_json_encoding import encode_logs_line, encode_spans_line
 
 __all__ = ["OtlpJsonFile"]
 
@@ -98,11 +97,10 @@ class OtlpJsonFile:
 
     # -- used by the exporters -------------------------------------------------------------------
 
-    def _export(self, what: str, encode: Callable[[], dict[str, Any]]) -> bool:
+    def _export(self, what: str, encode: Callable[[], str]) -> bool:
         """Encode and append one line; ``False`` (logged once) if anything fails."""
         try:
-            line = json.dumps(encode(), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-            payload = (line + "\n").encode("utf-8")
+            payload = (encode() + "\n").encode("utf-8")
         except Exception as exc:
             self._report(what, exc)
             return False
@@ -171,7 +169,7 @@ class _LineAppender:
         self._target = target
         self._shutdown = False
 
-    def _append(self, kind: str, encode: Callable[[], dict[str, Any]], empty: bool) -> bool:
+    def _append(self, kind: str, encode: Callable[[], str], empty: bool) -> bool:
         """Write one batch; ``False`` once shut down or when the write failed."""
         if self._shutdown:
             return False
@@ -190,7 +188,7 @@ class _SpanExporter(_LineAppender, SpanExporter):
     """Appends each batch of spans as one ``resourceSpans`` line of an :class:`OtlpJsonFile`."""
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        ok = self._append("spans", lambda: encode_spans_json(spans), empty=not spans)
+        ok = self._append("spans", lambda: encode_spans_line(spans), empty=not spans)
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
 
@@ -198,5 +196,5 @@ class _LogExporter(_LineAppender, LogRecordExporter):
     """Appends each batch of log records as one ``resourceLogs`` line of an :class:`OtlpJsonFile`."""
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        ok = self._append("log records", lambda: encode_logs_json(batch), empty=not batch)
+        ok = self._append("log records", lambda: encode_logs_line(batch), empty=not batch)
         return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE

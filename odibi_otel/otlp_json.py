@@ -1,10 +1,10 @@
 """OTLP/JSON: encoding SDK spans and log records, and decoding OTLP/JSON lines (pure functions, no I/O).
 
-Encoding uses the OTLP protobuf encoders of ``opentelemetry-exporter-otlp-proto-common`` and the
-protobuf JSON mapping (camelCase field names, enums as integers, 64-bit integers as decimal
-strings), then applies the one rule where OTLP/JSON differs from the protobuf JSON mapping:
-``traceId``, ``spanId`` and ``parentSpanId`` (of spans, links and log records) are lowercase hex
-strings, not base64. See https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding.
+Encoding (:mod:`odibi_otel.otlp_json_encoding`, here as dicts) follows the protobuf JSON mapping
+(camelCase field names, enums as integers, 64-bit integers as decimal strings) with the one rule
+where OTLP/JSON differs from it: ``traceId``, ``spanId`` and ``parentSpanId`` (of spans, links and
+log records) are lowercase hex strings, not base64. See
+https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding.
 
 Decoding reads what any OTLP/JSON writer produces (odibi_otel's :mod:`~odibi_otel.file_exporter`,
 the OpenTelemetry Collector's file exporter, other SDKs): one ``ExportTraceServiceRequest``,
@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
-import dataclasses
 import json
 import math
 import re
@@ -31,16 +29,13 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Final, NoReturn
 
-from google.protobuf.json_format import MessageToDict
-from opentelemetry.exporter.otlp.proto.common._internal._log_encoder import encode_logs
-from opentelemetry.exporter.otlp.proto.common._internal.trace_encoder import encode_spans
 from opentelemetry.proto.logs.v1 import logs_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 from opentelemetry.sdk._logs import ReadableLogRecord
-from opentelemetry.sdk.trace import Event, ReadableSpan
-from opentelemetry.trace import Link, Status
+from opentelemetry.sdk.trace import ReadableSpan
 
 from odibi_otel.errors import TelemetryFileError
+from odibi_otel.otlp_json_encoding import encode_logs_line, encode_spans_line
 
 __all__ = [
     "STATUS_CODE_ERROR",
@@ -77,140 +72,30 @@ _DECIMAL: Final = re.compile(r"[+-]?[0-9]+")
 # -- encoding -------------------------------------------------------------------------------------
 
 
-def _request_json(message: Any, resources_key: str) -> dict[str, Any]:
-    """An export request as proto3 JSON (enums as numbers), with its resource list always present."""
-    data: dict[str, Any] = MessageToDict(message, use_integers_for_enums=True)
-    data.setdefault(resources_key, [])
-    return data
-
-
 def encode_spans_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
-    """An OTLP/JSON ``ExportTraceServiceRequest`` (``{"resourceSpans": [...]}``) for SDK spans.
+    """An OTLP/JSON ``ExportTraceServiceRequest`` (``{"resourceSpans": [...]}``) for SDK spans, as a dict.
 
-    Text protobuf cannot carry (lone surrogates, e.g. from bytes decoded with
-    ``surrogateescape``) is written with ``\\udcxx`` escapes instead of failing the batch.
+    The parsed form of :func:`odibi_otel.otlp_json_encoding.encode_spans_line` (which the file
+    exporter writes): ids are lowercase hex strings, text protobuf cannot carry is escaped.
 
     Args:
         spans: Finished spans, as a ``SpanExporter`` receives them.
-
-    Returns:
-        A JSON-serialisable dict; ids are lowercase hex strings as OTLP/JSON requires.
     """
-    data = _request_json(encode_spans([_encodable_span(span) for span in spans]), "resourceSpans")
-    for resource in data["resourceSpans"]:
-        for scope in resource.get("scopeSpans", []):
-            for span in scope.get("spans", []):
-                _hex_ids(span, ("traceId", "spanId", "parentSpanId"))
-                for link in span.get("links", []):
-                    _hex_ids(link, ("traceId", "spanId"))
-    return data
+    result: dict[str, Any] = json.loads(encode_spans_line(spans))
+    return result
 
 
 def encode_logs_json(records: Sequence[ReadableLogRecord]) -> dict[str, Any]:
-    """An OTLP/JSON ``ExportLogsServiceRequest`` (``{"resourceLogs": [...]}``) for SDK log records.
+    """An OTLP/JSON ``ExportLogsServiceRequest`` (``{"resourceLogs": [...]}``) for SDK log records, as a dict.
 
-    Values protobuf cannot carry are written as text rather than failing the batch: an integer
-    outside the signed 64-bit range or an object of an unsupported type as its ``str()``, lone
-    surrogates as ``\\udcxx`` escapes.
+    The parsed form of :func:`odibi_otel.otlp_json_encoding.encode_logs_line`: values protobuf
+    cannot carry (integers outside 64 bits, unsupported objects) are written as text.
 
     Args:
         records: Log records, as a ``LogRecordExporter`` receives them.
-
-    Returns:
-        A JSON-serialisable dict; ids are lowercase hex strings as OTLP/JSON requires.
     """
-    data = _request_json(encode_logs([_encodable_log_record(r) for r in records]), "resourceLogs")
-    for resource in data["resourceLogs"]:
-        for scope in resource.get("scopeLogs", []):
-            for record in scope.get("logRecords", []):
-                _hex_ids(record, ("traceId", "spanId"))
-    return data
-
-
-def _encodable_span(span: ReadableSpan) -> ReadableSpan:
-    """``span`` itself, or a copy whose text and values protobuf can encode."""
-    name = _encodable_text(span.name)
-    attributes = _encodable(span.attributes)
-    description = span.status.description
-    clean_description = _encodable_text(description) if description is not None else None
-    events = [(event, _encodable_text(event.name), _encodable(event.attributes)) for event in span.events]
-    links = [(link, _encodable(link.attributes)) for link in span.links]
-    unchanged = (
-        name is span.name
-        and attributes is span.attributes
-        and clean_description is description
-        and all(n is e.name and a is e.attributes for e, n, a in events)
-        and all(a is link.attributes for link, a in links)
-    )
-    if unchanged:
-        return span
-    return ReadableSpan(
-        name=name,
-        context=span.context,
-        parent=span.parent,
-        resource=span.resource,
-        attributes=attributes,
-        events=tuple(Event(n, a, e.timestamp) for e, n, a in events),
-        links=tuple(Link(link.context, a) for link, a in links),
-        kind=span.kind,
-        status=Status(span.status.status_code, clean_description),
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
-    )
-
-
-def _encodable_log_record(record: ReadableLogRecord) -> ReadableLogRecord:
-    """``record`` itself, or a copy whose body and attributes protobuf can encode."""
-    log_record = record.log_record
-    body = _encodable(log_record.body)
-    attributes = _encodable(log_record.attributes)
-    if body is log_record.body and attributes is log_record.attributes:
-        return record
-    cleaned = copy.copy(log_record)
-    cleaned.body = body
-    cleaned.attributes = attributes
-    return dataclasses.replace(record, log_record=cleaned)
-
-
-def _encodable_text(text: str) -> str:
-    """``text`` itself if UTF-8 can encode it, else with lone surrogates as ``\\udcxx`` escapes."""
-    if text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
-
-
-def _encodable(value: Any) -> Any:
-    """``value`` itself if an OTLP ``AnyValue`` can hold it, else a copy with the rest as text."""
-    if isinstance(value, str):
-        return _encodable_text(value)
-    if value is None or isinstance(value, (bool, float, bytes)):
-        return value
-    if isinstance(value, int):
-        return value if _INT64_MIN <= value <= _INT64_MAX else str(value)
-    if isinstance(value, Mapping):
-        items = [(_encodable_text(str(key)), _encodable(item)) for key, item in value.items()]
-        if all(
-            new_key is key and new is item
-            for (new_key, new), (key, item) in zip(items, value.items(), strict=True)
-        ):
-            return value
-        return dict(items)
-    if isinstance(value, Sequence):
-        values = [_encodable(item) for item in value]
-        return value if all(new is item for new, item in zip(values, value, strict=True)) else values
-    return str(value)
-
-
-def _hex_ids(message: dict[str, Any], keys: Iterable[str]) -> None:
-    for key in keys:
-        value = message.get(key)
-        if value:
-            message[key] = base64.b64decode(value).hex()
+    result: dict[str, Any] = json.loads(encode_logs_line(records))
+    return result
 
 
 # -- decoded records ------------------------------------------------------------------------------

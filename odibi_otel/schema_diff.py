@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from odibi_otel.datasize import column_arrays
 
-__all__ = ["column_label", "frame_schema", "merge_schemas", "schema_diff"]
+__all__ = ["column_label", "dtype_name", "frame_schema", "merge_schemas", "schema_diff"]
 
 
 def column_label(column: Any) -> str:
@@ -32,8 +33,23 @@ def frame_schema(frame: pd.DataFrame) -> dict[str, str]:
         while unique in schema:
             count += 1
             unique = f"{label}#{count}"
-        schema[unique] = str(dtype)
+        schema[unique] = dtype_name(dtype)
     return schema
+
+
+_NUMPY_DTYPE_NAMES: dict[np.dtype[Any], str] = {}
+
+
+def dtype_name(dtype: Any) -> str:
+    """``str(dtype)``; numpy's are remembered (its ``__str__`` is Python code, ~3 µs per column)."""
+    if not isinstance(dtype, np.dtype):
+        return str(dtype)
+    name = _NUMPY_DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = str(dtype)
+        if len(_NUMPY_DTYPE_NAMES) < 1024:  # structured dtypes are unbounded in variety
+            _NUMPY_DTYPE_NAMES[dtype] = name
+    return name
 
 
 def merge_schemas(schemas: Iterable[Mapping[str, str]]) -> dict[str, str]:

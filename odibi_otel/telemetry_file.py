@@ -52,7 +52,8 @@ from odibi_otel.otlp_json import (
     TelemetryData,
     decode_lines,
 )
-from odibi_otel.tracker import _duration_ms, _iso, _summary
+from odibi_otel.timefmt import iso_utc
+from odibi_otel.tracker import _duration_ms, _summary
 
 __all__ = [
     "TelemetryData",
@@ -165,7 +166,7 @@ def list_runs(data: TelemetryData) -> list[dict[str, Any]]:
         {
             "run_id": run.run_id,
             "pipeline_name": run.pipeline_name(),
-            "start_time": _iso(run.start_ns()),
+            "start_time": iso_utc(run.start_ns()),
             "has_lineage_events": run.has_events,
             "node_spans": len(run.node_spans),
         }
@@ -386,8 +387,8 @@ def _run_fields_from_spans(run: _Run) -> dict[str, Any]:
         "run_id": run.run_id,
         "trace_id": trace_id,
         "span_id": span_id,
-        "start_time": _iso(start_ns),
-        "end_time": _iso(end_ns),
+        "start_time": iso_utc(start_ns),
+        "end_time": iso_utc(end_ns),
         "duration_ms": _duration_ms(start_ns, end_ns),
         "status": status,
     }
@@ -432,8 +433,8 @@ def _step_from_span(span: DecodedSpan) -> dict[str, Any]:
         "inputs": _texts(attributes.get(semconv.NODE_INPUTS)),
         "outputs": _texts(attributes.get(semconv.NODE_OUTPUTS)),
         "span_id": span.span_id,
-        "start_time": _iso(span.start_ns),
-        "end_time": _iso(span.end_ns),
+        "start_time": iso_utc(span.start_ns),
+        "end_time": iso_utc(span.end_ns),
         "duration_ms": _duration_ms(span.start_ns, span.end_ns),
         "cache_hit": cache_hit if isinstance(cache_hit, bool) else None,
         "rows_in": rows_in,
@@ -531,8 +532,8 @@ def _trace_document(spans: list[DecodedSpan]) -> dict[str, Any]:
         "run_id": None,
         "trace_id": root.trace_id,
         "span_id": root.span_id,
-        "start_time": _iso(start_ns),
-        "end_time": _iso(end_ns),
+        "start_time": iso_utc(start_ns),
+        "end_time": iso_utc(end_ns),
         "duration_ms": _duration_ms(start_ns, end_ns),
         "status": semconv.STATUS_FAILED if failed else semconv.STATUS_SUCCESS,
         "steps": [],
@@ -554,8 +555,8 @@ def _timeline_entry(span: DecodedSpan) -> dict[str, Any]:
         "span_id": span.span_id,
         "parent_span_id": span.parent_span_id,
         "scope": span.scope_name,
-        "start_time": _iso(span.start_ns),
-        "end_time": _iso(span.end_ns),
+        "start_time": iso_utc(span.start_ns),
+        "end_time": iso_utc(span.end_ns),
         "start_ns": span.start_ns,
         "end_ns": span.end_ns,
         "duration_ms": _duration_ms(span.start_ns, span.end_ns),
@@ -563,7 +564,7 @@ def _timeline_entry(span: DecodedSpan) -> dict[str, Any]:
         "status_message": span.status_message,
         "attributes": _json_safe(span.attributes),
         "events": [
-            {"name": event.name, "time": _iso(event.time_ns), "attributes": _json_safe(event.attributes)}
+            {"name": event.name, "time": iso_utc(event.time_ns), "attributes": _json_safe(event.attributes)}
             for event in span.events
         ],
     }

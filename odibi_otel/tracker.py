@@ -24,7 +24,6 @@ import threading
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import numpy as np
@@ -35,11 +34,12 @@ from opentelemetry.util.types import AttributeValue
 
 from odibi_otel import semconv
 from odibi_otel.atomic import write_bytes_atomic
-from odibi_otel.datasize import estimate_frame_bytes
+from odibi_otel.datasize import column_arrays, estimate_frame_bytes
 from odibi_otel.jsonsafe import json_safe, truncate_text
 from odibi_otel.safety import call_safely
 from odibi_otel.schema_diff import column_label, frame_schema, merge_schemas, schema_diff
 from odibi_otel.step import Step
+from odibi_otel.timefmt import iso_utc
 
 __all__ = ["PII_PATTERN", "REDACTED", "Tracker", "TrackerConfig"]
 
@@ -88,6 +88,23 @@ class TrackerConfig:
         )
 
 
+def _sample_rows(frame: pd.DataFrame, count: int) -> np.ndarray:
+    """The first ``count`` rows as a detached 2-D object array (what ``iloc[:count].to_numpy(object)`` gives).
+
+    Sliced column by column: building the row slice as a DataFrame and converting it cost about
+    three times as much on small frames, where a node's instrumentation is all per-node overhead.
+    """
+    try:
+        arrays = column_arrays(frame)
+        values = np.empty((min(count, len(frame)), len(arrays)), dtype=object)
+        for position, array in enumerate(arrays):
+            head = array[:count]
+            values[:, position] = head if isinstance(head, np.ndarray) else head.to_numpy(dtype=object)
+        return values
+    except Exception:  # an array type that slices or converts differently: pandas' own way
+        return frame.iloc[:count].to_numpy(dtype=object, copy=True)
+
+
 class _Snapshot:
     """The shape of one DataFrame at one point, with a small detached sample."""
 
@@ -116,8 +133,7 @@ class _Snapshot:
         # "before", so its sample is made JSON-safe once per document, not once per appearance
         self._sample_json: tuple[TrackerConfig, dict[str, list[Any]]] | None = None
         if config.capture_samples and config.sample_rows:
-            # head() would copy the rows once more before to_numpy copies them (same values)
-            values = frame.iloc[: config.sample_rows].to_numpy(dtype=object, copy=True)
+            values = _sample_rows(frame, config.sample_rows)
             for position, label in enumerate(labels):
                 if label in self.redacted:
                     values[:, position] = REDACTED
@@ -307,8 +323,8 @@ class Tracker:
             "run_id": self.run_id,
             "trace_id": run["trace_id"],
             "span_id": run["span_id"],
-            "start_time": _iso(run["start_ns"]),
-            "end_time": _iso(run["end_ns"]),
+            "start_time": iso_utc(run["start_ns"]),
+            "end_time": iso_utc(run["end_ns"]),
             "duration_ms": _duration_ms(run["start_ns"], run["end_ns"]),
             "status": run["status"],
             "steps": steps,
@@ -328,8 +344,8 @@ class Tracker:
             "inputs": list(step.input_keys),
             "outputs": list(step.output_keys),
             "span_id": trace.format_span_id(context.span_id) if context else None,
-            "start_time": _iso(record.start_ns),
-            "end_time": _iso(record.end_ns),
+            "start_time": iso_utc(record.start_ns),
+            "end_time": iso_utc(record.end_ns),
             "duration_ms": _duration_ms(record.start_ns, record.end_ns),
             "cache_hit": record.cache_hit,
             "rows_in": sum(s["rows"] for s in before.values()) if before else 0,
@@ -427,12 +443,6 @@ def _span_context(trace_id: str | None, span_id: str | None) -> SpanContext | No
     if not trace_id or not span_id:
         return None
     return SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=False)
-
-
-def _iso(ns: int | None) -> str | None:
-    if ns is None:
-        return None
-    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="microseconds")
 
 
 def _duration_ms(start_ns: int | None, end_ns: int | None) -> float | None:

@@ -1031,3 +1031,48 @@ def test_tracker_works_without_a_logger_provider(otel: Otel) -> None:
     result = Orchestrator(basic_steps(), enable_tracker=True, tracer_provider=otel.tracer_provider).execute()
     assert result["tracker"].to_dict()["summary"]["succeeded"] == 5
     assert otel.logs() == []
+
+
+SAMPLE_FRAMES = {
+    "numbers_and_text": lambda: pd.DataFrame(
+        {"i": [1, 2, 3], "f": [0.5, np.nan, -0.0], "s": ["a", None, "c"]}
+    ),
+    "object_text": lambda: pd.DataFrame({"s": pd.Series(["x", None, "z"], dtype=object)}),
+    "duplicate_columns": lambda: pd.DataFrame([[1, 2, "x"], [3, 4, "y"]], columns=["a", "a", "b"]),
+    "no_columns": lambda: pd.DataFrame(index=range(3)),
+    "no_rows": lambda: pd.DataFrame({"a": pd.Series([], dtype="int64")}),
+    "datetimes": lambda: pd.DataFrame(
+        {
+            "t": [pd.NaT, pd.Timestamp("2020-01-01")],
+            "tz": pd.date_range("2024-03-31 00:30", periods=2, freq="h", tz="Europe/Berlin"),
+            "td": [pd.Timedelta(1), pd.NaT],
+        }
+    ),
+    "extension_dtypes": lambda: pd.DataFrame(
+        {
+            "cat": pd.Categorical(["a", None, "b"]),
+            "int": pd.array([1, None, 3], dtype="Int64"),
+            "bool": pd.array([True, None, False], dtype="boolean"),
+            "str": pd.array(["a", None, "c"], dtype="string"),
+            "arrow": pd.array([1, None, 3], dtype="int64[pyarrow]"),
+            "period": pd.period_range("2020-01", periods=3, freq="M"),
+            "interval": pd.interval_range(0, 3),
+            "complex": [1 + 2j, np.nan, 0j],
+            "sparse": pd.arrays.SparseArray([0, 0, 1]),
+        }
+    ),
+    "ten_rows": lambda: pd.DataFrame({"i": range(10), "s": [f"v{k}" for k in range(10)]}),
+}
+
+
+@pytest.mark.parametrize("label", sorted(SAMPLE_FRAMES))
+def test_sample_rows_equal_pandas_row_slice_as_objects(label: str) -> None:
+    from odibi_otel.tracker import _sample_rows
+
+    frame = SAMPLE_FRAMES[label]()
+    expected = frame.iloc[:5].to_numpy(dtype=object, copy=True)
+    got = _sample_rows(frame, 5)
+    assert got.shape == expected.shape and got.dtype == object
+    assert [[(type(v), repr(v)) for v in row] for row in got] == [
+        [(type(v), repr(v)) for v in row] for row in expected
+    ]
