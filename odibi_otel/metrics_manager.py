@@ -2,12 +2,16 @@
 
 The manager is a span listener: the orchestrator hands it each ended node and pipeline span and
 it records the facts the span carries (one clock, one measurement) into OpenTelemetry
-instruments. Those instruments live on the manager's own SDK ``MeterProvider`` whose Prometheus
-reader writes to the manager's own ``CollectorRegistry``: :meth:`MetricsManager.export_prometheus`
-and :meth:`MetricsManager.start_server` read only that registry, so two managers, or a host
-app's own prometheus_client metrics, never collide. When the application has its own meter
-provider (passed in, or set globally), the same measurements are recorded there too, so they
-leave through the app's exporters (OTLP, ...).
+instruments. Those instruments live on the manager's own SDK ``MeterProvider``, read by the
+manager's own pull reader: :meth:`MetricsManager.generate_latest`,
+:meth:`MetricsManager.export_prometheus` and :meth:`MetricsManager.start_server` render that
+reader's data (:mod:`odibi_otel.prometheus_text`: the bytes OpenTelemetry's Prometheus exporter
+and prometheus_client would write, without their per-sample cost) and keep the rendered bytes
+until the next measurement, so a scrape with nothing new costs nothing. The manager's own
+``CollectorRegistry`` (:attr:`MetricsManager.registry`) holds a collector of the same data for
+prometheus_client's own tools. Two managers, or a host app's own prometheus_client metrics, never
+collide. When the application has its own meter provider (passed in, or set globally), the same
+measurements are recorded there too, so they leave through the app's exporters (OTLP, ...).
 
 Seed names and what replaced them (Prometheus names as exposed):
 
@@ -33,6 +37,7 @@ DATA_SIZE                           ``odibi.node.output.size`` →              
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import threading
@@ -43,18 +48,20 @@ from typing import Any, Final
 
 from opentelemetry import metrics
 from opentelemetry.context import Context
-from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.environment_variables import OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED
 from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider, ObservableGauge
 from opentelemetry.sdk.metrics import _Gauge as GaugeInstrument
+from opentelemetry.sdk.metrics.export import MetricsData
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import StatusCode
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from odibi_otel import semconv
 from odibi_otel.atomic import write_bytes_atomic, write_text_atomic
 from odibi_otel.process_memory import recent_resident_memory_bytes
 from odibi_otel.prometheus_server import MetricsServer
+from odibi_otel.prometheus_text import MetricsDataCollector, MetricsDataReader, PrometheusRenderer
 from odibi_otel.safety import record_failure
 from odibi_otel.span_listeners import SpanDeduplicator, odibi_span_kind
 
@@ -64,6 +71,9 @@ __all__ = ["DEFAULT_CARDINALITY_LIMIT", "MetricType", "MetricsManager"]
 #: series labelled ``otel_metric_overflow="true"`` (the SDK's default would be 2,000).
 DEFAULT_CARDINALITY_LIMIT: Final = 20_000
 _BYTES_PER_MB: Final = 1024 * 1024
+#: gzip level of compressed scrapes: the exposition is so repetitive that level 1 already shrinks
+#: it ~40x, in a fraction of level 9's time (prometheus_client's choice).
+_GZIP_LEVEL: Final = 1
 
 
 class MetricType(StrEnum):
@@ -211,6 +221,12 @@ class MetricsManager(SpanProcessor):
         cardinality_limit: Label sets kept per instrument before the SDK folds new ones into an
             ``otel_metric_overflow="true"`` series.
         resource: Resource of the manager's own meter provider (``target_info`` in Prometheus).
+
+    Attributes:
+        registry: A prometheus_client ``CollectorRegistry`` holding one collector of this
+            manager's metrics (the same families the endpoint serves), for prometheus_client's own
+            tools, e.g. ``prometheus_client.openmetrics.exposition.generate_latest(registry)``.
+            Each of its collections renders anew (it is not cached like :meth:`generate_latest`).
     """
 
     def __init__(
@@ -223,12 +239,22 @@ class MetricsManager(SpanProcessor):
     ) -> None:
         if not isinstance(cardinality_limit, int) or cardinality_limit < 1:
             raise ValueError(f"cardinality_limit must be a positive integer, got {cardinality_limit!r}")
-        self.registry = CollectorRegistry(auto_describe=True)
         limits = {kind: cardinality_limit for kind in (Counter, Histogram, GaugeInstrument, ObservableGauge)}
-        self._reader = PrometheusMetricReader(registry=self.registry, cardinality_limits=limits)
+        self._reader = MetricsDataReader(cardinality_limits=limits)
         self._provider = MeterProvider(
             metric_readers=[self._reader], resource=resource or _default_resource()
         )
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(MetricsDataCollector(self._reader.collect_data))
+        # The rendered exposition, per (openmetrics, gzip), until something is recorded: every
+        # recording path sets _changed after its measurements landed, and a render clears it
+        # before it collects, so a measurement is never hidden behind the cache.
+        self._renderer = PrometheusRenderer()
+        self._render_lock = threading.Lock()
+        self._expositions: dict[tuple[bool, bool], bytes] = {}
+        self._changed = True
+        # With the SDK's own metrics on, each collection records one (into this provider too).
+        self._always_render = _sdk_internal_metrics_enabled()
         self._sinks = [_Instruments(self._meter(self._provider))]
         external = meter_provider if meter_provider is not None else _configured_global_meter_provider()
         if external is not None:
@@ -270,6 +296,7 @@ class MetricsManager(SpanProcessor):
                 return
             self._shut_down = True
         self._provider.shutdown()
+        self._changed = True  # the reader has stopped: the exposition is empty from now on
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Nothing is buffered between spans and instruments; always ``True``."""
@@ -286,8 +313,11 @@ class MetricsManager(SpanProcessor):
         labels = self._labels(step_name)
         member = _as_metric_type(metric_type)
         if member is None:
-            for sink in self._sinks:
-                sink.custom("gauge", _custom_name(metric_type)).set(value, labels)
+            try:
+                for sink in self._sinks:
+                    sink.custom("gauge", _custom_name(metric_type)).set(value, labels)
+            finally:
+                self._changed = True
             return
         figures = self._figures(step_name)
         if member is MetricType.NODE_DURATION:
@@ -331,8 +361,11 @@ class MetricsManager(SpanProcessor):
         elif member is MetricType.ROW_COUNT:
             self._each(lambda s: s.rows.add(value, labels))
         elif member is None:
-            for sink in self._sinks:
-                sink.custom("counter", _custom_name(metric_type)).add(value, labels)
+            try:
+                for sink in self._sinks:
+                    sink.custom("counter", _custom_name(metric_type)).add(value, labels)
+            finally:
+                self._changed = True
         else:
             raise ValueError(f"{member.value!r} is a measurement, not a counter: use record()")
 
@@ -363,8 +396,37 @@ class MetricsManager(SpanProcessor):
         write_text_atomic(path, json.dumps(self.get_summary(), indent=2) + "\n")
 
     def generate_latest(self) -> bytes:
-        """The Prometheus text exposition of this manager's metrics (what ``/metrics`` serves)."""
-        return generate_latest(self.registry)
+        """The Prometheus text exposition (0.0.4) of this manager's metrics (what ``/metrics`` serves).
+
+        Byte for byte what OpenTelemetry's ``PrometheusMetricReader`` and prometheus_client's
+        ``generate_latest`` would write; kept until the next measurement.
+        """
+        return self.exposition()
+
+    def exposition(self, openmetrics: bool = False, compressed: bool = False) -> bytes:
+        """The exposition: Prometheus text 0.0.4, or OpenMetrics 1.0.0; gzip-compressed if asked.
+
+        A render collects from the manager's meter provider and renders every series; its bytes
+        are then returned again (per format) until something is recorded. Renders are
+        serialised; recording goes on meanwhile (what lands during a render shows next time).
+        """
+        key = (openmetrics, compressed)
+        with self._render_lock:
+            if self._changed:
+                self._changed = False  # before collecting: a measurement landing later re-sets it
+                self._expositions.clear()
+            body = self._expositions.get(key)
+            if body is None:
+                plain = self._expositions.get((openmetrics, False))
+                if plain is None:
+                    data = self._reader.collect_data()
+                    plain = self._renderer.render(data, openmetrics=openmetrics)
+                    if self._always_render or not _only_own_instruments(data):
+                        self._changed = True  # their values change without a recording here
+                    self._expositions[(openmetrics, False)] = plain
+                body = gzip.compress(plain, compresslevel=_GZIP_LEVEL, mtime=0) if compressed else plain
+                self._expositions[key] = body
+            return body
 
     def export_prometheus(self, path: str | os.PathLike[str]) -> None:
         """Write the Prometheus text exposition of this manager's metrics to ``path`` (atomically)."""
@@ -373,7 +435,7 @@ class MetricsManager(SpanProcessor):
     def start_server(self, host: str | None = None, port: int | None = None) -> MetricsServer:
         """Serve ``/metrics`` (default ``127.0.0.1:9464``, or ``OTEL_EXPORTER_PROMETHEUS_HOST/PORT``)."""
         if self._server is None:
-            self._server = MetricsServer(self.registry, host, port)
+            self._server = MetricsServer(self.exposition, host, port)
         return self._server
 
     def stop_server(self) -> None:
@@ -395,8 +457,11 @@ class MetricsManager(SpanProcessor):
         return provider.get_meter(semconv.INSTRUMENTATION_SCOPE, semconv.INSTRUMENTATION_VERSION)
 
     def _each(self, action: Any) -> None:
-        for sink in self._sinks:
-            action(sink)
+        try:
+            for sink in self._sinks:
+                action(sink)
+        finally:
+            self._changed = True
 
     def _reset_summary(self, pipeline_name: str, started_at: datetime | None = None) -> None:
         with self._lock:
@@ -474,6 +539,7 @@ class MetricsManager(SpanProcessor):
                     (sink.cache_hits if cache_hit else sink.cache_misses).add(1, base)
             except Exception as exc:
                 record_failure("MetricsManager (meter provider)", exc)
+        self._changed = True
 
     def _record_pipeline_span(self, span: ReadableSpan) -> None:
         attributes = span.attributes or {}
@@ -493,6 +559,26 @@ class MetricsManager(SpanProcessor):
                     sink.last_success.set((span.end_time or 0) / 1e9, labels)
             except Exception as exc:
                 record_failure("MetricsManager (meter provider)", exc)
+        self._changed = True
+
+
+def _only_own_instruments(data: MetricsData | None) -> bool:
+    """Whether all of ``data`` comes from odibi_otel's instruments, which change only when recorded.
+
+    Anything else on the manager's provider (e.g. the SDK's own metrics) must not be cached.
+    """
+    if data is None:
+        return True
+    return all(
+        scope_metrics.scope.name == semconv.INSTRUMENTATION_SCOPE
+        for resource_metrics in data.resource_metrics
+        for scope_metrics in resource_metrics.scope_metrics
+    )
+
+
+def _sdk_internal_metrics_enabled() -> bool:
+    """``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``, read as the SDK reads it when a provider starts."""
+    return os.environ.get(OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED, "").strip().lower() == "true"
 
 
 def _label(text: str) -> str:

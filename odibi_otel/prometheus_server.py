@@ -1,4 +1,4 @@
-"""The Prometheus ``/metrics`` HTTP endpoint: a thin wrapper over prometheus_client's server.
+"""The Prometheus ``/metrics`` HTTP endpoint: a small WSGI app on the standard library's server.
 
 Host and port come from the arguments, else ``OTEL_EXPORTER_PROMETHEUS_HOST`` /
 ``OTEL_EXPORTER_PROMETHEUS_PORT``, else ``127.0.0.1:9464``. The endpoint binds loopback unless
@@ -8,24 +8,40 @@ Scrapes are rendered one at a time (each request still gets its own, current exp
 rendering is pure Python, and many renders at once, one thread each, would hold the GIL
 against the pipeline the endpoint reports on (20 concurrent scrapers made a 100-node run
 about 25x slower; serialised, about 5x, see ``docs/reliability.md``).
+
+The app answers like prometheus_client's (whose threading WSGI server it uses): any path but
+``/favicon.ico`` serves the metrics, ``GET`` and ``OPTIONS`` only; the text format 0.0.4 unless
+the ``Accept`` header asks for OpenMetrics; gzip when ``Accept-Encoding`` allows it. The body
+comes from a render function (a :class:`~odibi_otel.metrics_manager.MetricsManager` serves its
+cached :meth:`~odibi_otel.metrics_manager.MetricsManager.exposition`) or, for any other
+``CollectorRegistry``, from prometheus_client's own exposition functions.
 """
 
 from __future__ import annotations
 
+import gzip
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterable
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any, Final, TypeAlias
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client import CollectorRegistry
+from prometheus_client import generate_latest as text_exposition
 from prometheus_client.exposition import ThreadingWSGIServer
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_exposition
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "MetricsServer", "resolve_endpoint"]
+from odibi_otel.prometheus_text import CONTENT_TYPE_OPENMETRICS, CONTENT_TYPE_TEXT, wants_openmetrics
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "MetricsServer", "Render", "resolve_endpoint"]
 
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 9464
+
+#: ``render(openmetrics, compressed) -> body``: the exposition in OpenMetrics or the text format,
+#: gzip-compressed or not.
+Render: TypeAlias = Callable[[bool, bool], bytes]
 
 
 def resolve_endpoint(host: str | None = None, port: int | None = None) -> tuple[str, int]:
@@ -43,14 +59,23 @@ def resolve_endpoint(host: str | None = None, port: int | None = None) -> tuple[
 
 
 class MetricsServer:
-    """A running ``/metrics`` endpoint serving one registry; stop it with :meth:`stop`."""
+    """A running ``/metrics`` endpoint; stop it with :meth:`stop`.
 
-    def __init__(self, registry: CollectorRegistry, host: str | None = None, port: int | None = None):
+    Args:
+        source: What to serve: a :data:`Render` function, or a prometheus_client
+            ``CollectorRegistry`` (rendered by prometheus_client at each scrape).
+        host: Interface to bind (see :func:`resolve_endpoint`).
+        port: Port to bind; 0 picks a free one.
+    """
+
+    def __init__(
+        self, source: CollectorRegistry | Render, host: str | None = None, port: int | None = None
+    ) -> None:
         bind_host, bind_port = resolve_endpoint(host, port)
-        # prometheus_client's start_http_server, with the renders serialised (module docstring)
         family, address = _best_family(bind_host, bind_port)
         server_class = type("_MetricsHTTPServer", (ThreadingWSGIServer,), {"address_family": family})
-        app = _one_render_at_a_time(make_wsgi_app(registry))
+        render = _registry_render(source) if isinstance(source, CollectorRegistry) else source
+        app = _metrics_app(render)
         self._server = make_server(address, bind_port, app, server_class, handler_class=_QuietHandler)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="odibi-metrics-server", daemon=True
@@ -83,14 +108,48 @@ class _QuietHandler(WSGIRequestHandler):
         """Log nothing."""
 
 
-def _one_render_at_a_time(app: Callable[..., Iterable[bytes]]) -> Callable[..., list[bytes]]:
+def _metrics_app(render: Render) -> Callable[[dict[str, Any], Callable[..., Any]], list[bytes]]:
+    """The WSGI app: prometheus_client's answers, with one render at a time (module docstring)."""
     lock = threading.Lock()
 
     def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        with lock:  # the body is rendered inside; it is sent to the client outside
-            return list(app(environ, start_response))
+        method = environ.get("REQUEST_METHOD", "GET")
+        headers: list[tuple[str, str]] = []
+        if method == "OPTIONS":
+            status, headers, body = "200 OK", [("Allow", "OPTIONS,GET")], b""
+        elif method != "GET":
+            status, headers = "405 Method Not Allowed", [("Allow", "OPTIONS,GET")]
+            body = f"# HTTP {status}: {method}; use OPTIONS or GET\n".encode()
+        elif environ.get("PATH_INFO") == "/favicon.ico":  # browsers ask for it
+            status, body = "200 OK", b""
+        else:
+            openmetrics = wants_openmetrics(environ.get("HTTP_ACCEPT"))
+            compressed = _gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING"))
+            with lock:  # the body is rendered inside; it is sent to the client outside
+                body = render(openmetrics, compressed)
+            status = "200 OK"
+            headers = [("Content-Type", CONTENT_TYPE_OPENMETRICS if openmetrics else CONTENT_TYPE_TEXT)]
+            if compressed:
+                headers.append(("Content-Encoding", "gzip"))
+        start_response(status, headers)
+        return [body]
 
     return serve
+
+
+def _registry_render(registry: CollectorRegistry) -> Render:
+    """A :data:`Render` of any prometheus_client registry, by prometheus_client itself."""
+
+    def render(openmetrics: bool, compressed: bool) -> bytes:
+        body = openmetrics_exposition(registry) if openmetrics else text_exposition(registry)
+        return gzip.compress(body) if compressed else body
+
+    return render
+
+
+def _gzip_accepted(accept_encoding: str | None) -> bool:
+    """Whether an ``Accept-Encoding`` header lists gzip (as prometheus_client reads it)."""
+    return any(entry.split(";")[0].strip().lower() == "gzip" for entry in (accept_encoding or "").split(","))
 
 
 def _best_family(host: str, port: int) -> tuple[socket.AddressFamily, str]:

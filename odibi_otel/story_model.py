@@ -1068,13 +1068,24 @@ def _cell(value: Any) -> Cell:
         return Cell("null", "null")
     if isinstance(value, bool):
         return Cell("true" if value else "false", "bool")
-    if isinstance(value, (int, float)):
-        return Cell(json.dumps(value), "num")
+    if isinstance(value, int):
+        return Cell(int.__repr__(value), "num")  # as json.dumps writes it, without its overhead
+    if isinstance(value, float):
+        return Cell(_float_text(value), "num")
     if isinstance(value, str):
         if value == "[REDACTED]":
             return Cell(value, "redacted")
         return Cell(truncate_text(value, _MAX_CELL_CHARS), "str")
     return Cell(truncate_text(json.dumps(value, ensure_ascii=False), _MAX_CELL_CHARS), "json")
+
+
+def _float_text(value: float) -> str:
+    """A float as JSON text (``json.dumps``): its repr, or ``NaN`` / ``Infinity`` / ``-Infinity``."""
+    if math.isfinite(value):
+        return float.__repr__(value)
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
 
 
 def _shape(snapshots: Sequence[_Snapshot], noun: str) -> str:

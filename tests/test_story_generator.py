@@ -31,7 +31,7 @@ import odibi_otel
 from odibi_otel import EventBus, Orchestrator, Step
 from odibi_otel.errors import StoryInputError
 from odibi_otel.file_exporter import OtlpJsonFile
-from odibi_otel.story_generator import StoryGenerator
+from odibi_otel.story_generator import KIND_CODES, StoryGenerator, script_json
 
 PAYLOAD = "<script>window.__xss=1</script>"
 ERROR_MESSAGE = "amount <b>negative</b> for id 2"
@@ -113,6 +113,38 @@ def cards(page: str) -> dict[str, str]:
     return {html.unescape(name): body for body, name in found}
 
 
+def card_ids(page: str) -> dict[str, str]:
+    """Each step card's id by step name."""
+    found = re.findall(r'<article class="card[^>]* id="([^"]*)" data-name="([^"]*)"', page)
+    return {html.unescape(name): card_id for card_id, name in found}
+
+
+def page_data(page: str) -> dict[str, Any]:
+    """The page's JSON data block (schema and sample tables), parsed."""
+    blocks = re.findall(r'<script type="application/json" id="story-data">(.*?)</script>', page, flags=re.S)
+    assert len(blocks) == 1
+    data: dict[str, Any] = json.loads(blocks[0])
+    return data
+
+
+def samples(page: str, name: str, role: str) -> list[dict[str, Any]]:
+    """The ``role`` ("before"/"after") snapshots of step ``name`` as the page's script sees them."""
+    data = page_data(page)
+    entry = data["cards"].get(card_ids(page)[name], {})
+    found = []
+    for index in entry.get(role, []):
+        key, summary, table = data["snapshots"][index]
+        found.append(
+            {"key": key, "summary": summary, "table": data["tables"][table] if table is not None else None}
+        )
+    return found
+
+
+def executable_scripts(page: str) -> list[str]:
+    """The text of every ``<script>`` that runs (not the JSON data block)."""
+    return re.findall(r"<script>(.*?)</script>", page, flags=re.S)
+
+
 # -- content ---------------------------------------------------------------------------------------
 
 
@@ -135,7 +167,8 @@ def test_one_card_per_step_in_pipeline_order(page: str) -> None:
     found = cards(page)
     assert list(found) == STEP_NAMES
     for number, name in enumerate(STEP_NAMES, start=1):
-        assert f'id="step-{number}" data-item="card" data-name="{name}"' in found[name]
+        assert found[name].startswith('<article class="card tone-')
+        assert f'id="step-{number}" data-name="{name}"' in found[name]
         assert f"<h3>{name}</h3>" in found[name]
     assert "tone-failed" in found["validate"] and "tone-skipped" in found["publish"]
     assert "Not run (skipped)" in found["publish"]
@@ -151,27 +184,66 @@ def test_failed_card_shows_the_escaped_error_and_traceback(page: str) -> None:
 
 def test_schema_markers_and_row_delta(page: str) -> None:
     card = cards(page)["clean"]
-    rows = re.findall(
-        r'<tr class="m-(\w+)" data-marker="\1">.*?<td class="col">([^<]*)</td>', card, flags=re.S
-    )
-    assert dict((column, marker) for marker, column in rows) == {
+    data = page_data(page)
+    schema = data["schemas"][data["cards"][card_ids(page)["clean"]]["schema"]]
+    assert {column: marker for marker, column, _, _ in schema} == {
         "id": "changed",
         "name": "same",
         "amount": "same",
         "amount_x2": "added",
         "email": "removed",
     }
+    assert ["changed", "id", "int64", "str"] in schema
+    assert ["added", "amount_x2", None, "float64"] in schema
+    assert ["removed", "email", "str", None] in schema
+    assert '<details class="collapsible schema-block" open>' in card
     assert "+1 added · -1 removed · ~1 changed" in card
     assert "-1 rows (filtered out)" in card
     assert "3 rows · 4 columns" in card and "2 rows · 4 columns" in card
 
 
-def test_sample_values_are_escaped(page: str) -> None:
-    card = cards(page)["read_customers"]
-    assert html.escape(PAYLOAD, quote=False) in card
-    assert PAYLOAD not in page
-    assert "a@example.com" in card
-    assert page.count("<script") == 1  # the page's own script, nothing from the data
+def test_sample_values_are_in_the_data_block_and_escaped(page: str) -> None:
+    (after,) = samples(page, "read_customers", "after")
+    table = after["table"]
+    assert after["key"] == "customers" and after["summary"].startswith("3 rows · 4 columns")
+    assert table["columns"] == ["id", "name", "email", "amount"]
+    assert table["rows"][0] == ["1", PAYLOAD, "a@example.com", "10.5"]
+    assert table["kinds"][0] == "".join(KIND_CODES[kind] for kind in ("num", "str", "str", "num"))
+    assert PAYLOAD not in page and "\\u003cscript\\u003ewindow.__xss=1\\u003c/script\\u003e" in page
+    assert page.count("<script") == 2  # the page's own script and its JSON data block
+    assert len(executable_scripts(page)) == 1
+
+
+def test_a_steps_input_sample_is_its_producers_output_stored_once(page: str) -> None:
+    (produced,) = samples(page, "read_customers", "after")
+    for consumer in ("clean", "validate"):
+        (received,) = samples(page, consumer, "before")
+        assert received == produced
+    data = page_data(page)
+    ids = card_ids(page)
+    assert data["cards"][ids["clean"]]["before"] == data["cards"][ids["read_customers"]]["after"]
+    assert len(data["tables"]) == len({json.dumps(table) for table in data["tables"]})
+    assert len(data["schemas"]) == len({json.dumps(schema) for schema in data["schemas"]})
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "</script><script>window.__xss=1</script>",
+        "</SCRIPT >",
+        "<!-- <script>",
+        "a & b > c",
+        "line\u2028separator\u2029",
+        "lone \ud800 surrogate",
+        "emoji \U0001f600 and \\u003c",
+    ],
+)
+def test_json_in_the_page_cannot_end_its_element_and_parses_back(value: str) -> None:
+    text = str(script_json({"v": [value]}))
+    assert not set(text) & {"<", ">", "&", "\u2028", "\u2029"}
+    assert not any("\ud800" <= char <= "\udfff" for char in text)
+    text.encode("utf-8")  # always valid UTF-8
+    assert json.loads(text) == {"v": [value]}
 
 
 def test_page_is_self_contained_and_its_script_is_pinned_by_the_csp(page: str) -> None:
@@ -187,19 +259,86 @@ def test_page_is_self_contained_and_its_script_is_pinned_by_the_csp(page: str) -
     assert not re.search(r"\s(src|srcset)=", page)
     assert not re.search(r"""(href|url\()\s*=?\s*["']?(https?:)?//""", page)
     assert "@import" not in page
-    assert "innerHTML" not in script.group(1) and "eval(" not in script.group(1)
+    for unsafe in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "Function("):
+        assert unsafe not in script.group(1)
 
 
 def test_readable_without_javascript(page: str) -> None:
     assert re.search(r'<div id="toolbar"[^>]*hidden>', page)  # only the script shows the filters
-    assert page.count('<details class="collapsible sample-block">') >= 5
     assert page.count('class="dag-node') == len(STEP_NAMES)
     assert page.count('<a href="#step-') == len(STEP_NAMES)  # waterfall labels link to the cards
+    found = cards(page)
+    assert "Duration <b>" in found["clean"] and "3 rows · 4 columns" in found["clean"]
+    assert "No output (failed)" in found["validate"] and "ValueError" in found["validate"]
+    # schema summaries are HTML; the tables and samples are drawn by the script, which says so
+    assert page.count('<details class="collapsible schema-block" open>') == 4
+    assert "<noscript>" in page and "allow JavaScript to see them" in page
 
 
 def test_story_from_the_otlp_file_equals_the_story_from_the_lineage_file(run: Run, page: str) -> None:
     rebuilt = StoryGenerator().render_html(run.telemetry)
     assert rebuilt == page
+
+
+# -- scale -----------------------------------------------------------------------------------------
+
+
+def wide_run(chains: int, depth: int) -> dict[str, Any]:
+    """A lineage document shaped like the benchmark's: one source, then ``chains`` chains of
+    ``depth`` steps, each passing on a 100-row frame with a 5-row sample (as case 4 of
+    ``benchmarks/`` does, without running a pipeline)."""
+    schema = {"id": "int64", "value": "float64", "label": "str"}
+    sample = {
+        "columns": list(schema),
+        "rows": [[k, k * 1.5 + 0.25, f"item-{k:03d}"] for k in range(5)],
+    }
+
+    def snapshot() -> dict[str, Any]:
+        return {"rows": 100, "columns": 3, "schema": schema, "size_bytes": 3_400, "sample": sample}
+
+    def step(index: int, name: str, layer: str, inputs: list[str]) -> dict[str, Any]:
+        start = f"2024-05-01T12:00:{index // 1000:02d}.{index % 1000:03d}000+00:00"
+        return {
+            "name": name,
+            "layer": layer,
+            "type": "function",
+            "status": "success",
+            "inputs": inputs,
+            "outputs": [f"d{index}"],
+            "start_time": start,
+            "end_time": start,
+            "duration_ms": 0.25,
+            "before": {key: snapshot() for key in inputs},
+            "after": {f"d{index}": snapshot()},
+        }
+
+    steps = [step(0, "source", "ingest", [])]
+    for index in range(1, chains * depth + 1):
+        chain, level = (index - 1) % chains, (index - 1) // chains
+        parent = 0 if level == 0 else index - chains
+        layer = "transform" if level % 2 == 0 else "publish"
+        steps.append(step(index, f"b{chain:02d}_step{level:03d}", layer, [f"d{parent}"]))
+    return {
+        "format": "odibi_otel.lineage",
+        "version": 1,
+        "pipeline_name": "wide",
+        "status": "success",
+        "steps": steps,
+    }
+
+
+def test_a_2000_step_story_stays_small_and_stores_each_sample_once(tmp_path: Path) -> None:
+    path = tmp_path / "lineage.json"
+    path.write_text(json.dumps(wide_run(50, 40)), "utf-8")
+    page = StoryGenerator().render_html(path)
+    assert page.count('<article class="card') == 2_001
+    assert len(page.encode("utf-8")) < 4_000_000  # benchmark case 4's target is 5 MB
+    data = page_data(page)
+    assert len(data["tables"]) == 1 and len(data["schemas"]) == 2  # the source's schema is all added
+    assert len(data["snapshots"]) == 2_001  # one per data key: d0 … d2000
+    (received,) = samples(page, "b07_step012", "before")
+    (produced,) = samples(page, "b07_step011", "after")
+    assert received == produced
 
 
 # -- API -------------------------------------------------------------------------------------------

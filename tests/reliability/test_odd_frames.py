@@ -204,7 +204,10 @@ def _check_run(observed: Observed, result: dict[str, Any], frame: pd.DataFrame, 
     # story from the lineage file and from the telemetry file: the same page
     paths = observed.artifacts(tracker)
     story = paths["story"].read_text("utf-8")
-    assert story.count("<script") == 1  # the page's own script only; payloads are text
+    # the page's own script and its JSON data block only; payloads are text
+    opening = '<script type="application/json" id="story-data">'
+    assert story.count("<script") == 2 and story.count(opening) == 1
+    json.loads(story.split(opening, 1)[1].split("</script>", 1)[0])  # the data block is whole
     assert lineage_from_otlp_file(paths["telemetry"]) == json.loads(paths["lineage"].read_text("utf-8"))
     assert StoryGenerator().render_html(paths["telemetry"]) == story
     json.loads(paths["metrics"].read_text("utf-8"))

@@ -49,38 +49,51 @@ PAYLOAD = (
 # -- the story's Content-Security-Policy ------------------------------------------------------------
 
 
+#: The one ``<script type>`` a browser does not run: a JSON data block (read by the page's script).
+DATA_BLOCK_TYPE = "application/json"
+
+
 class _Page(HTMLParser):
-    """Every start tag (with its attributes and whether it was inside <head>) and inline script text."""
+    """Every start tag (with its attributes and whether it was inside <head>), inline script text
+    (``scripts``: what runs; ``data_blocks``: ``<script type="application/json">`` text) and styles."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.tags: list[tuple[str, dict[str, str], bool]] = []
         self.scripts: list[str] = []
+        self.data_blocks: list[str] = []
         self.styles: list[str] = []
         self._in_head = False
-        self._open: str | None = None
+        self._open: list[str] | None = None
+        self._open_tag: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "head":
             self._in_head = True
         if tag == "body":
             self._in_head = False
-        self.tags.append((tag, {key: value or "" for key, value in attrs}, self._in_head))
+        attributes = {key: value or "" for key, value in attrs}
+        self.tags.append((tag, attributes, self._in_head))
         if tag in ("script", "style"):
-            self._open = tag
-            (self.scripts if tag == "script" else self.styles).append("")
+            if tag == "style":
+                self._open = self.styles
+            elif attributes.get("type", "").strip().lower() == DATA_BLOCK_TYPE:
+                self._open = self.data_blocks
+            else:
+                assert "type" not in attributes, f"a script of another type: {attributes}"
+                self._open = self.scripts
+            self._open_tag = tag
+            self._open.append("")
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "head":
             self._in_head = False
-        if tag == self._open:
-            self._open = None
+        if tag == self._open_tag:
+            self._open = self._open_tag = None
 
     def handle_data(self, data: str) -> None:
-        if self._open == "script":
-            self.scripts[-1] += data
-        elif self._open == "style":
-            self.styles[-1] += data
+        if self._open is not None:
+            self._open[-1] += data
 
 
 #: Fetch directives: each falls back to default-src when absent.
@@ -130,6 +143,7 @@ def _check_no_network(page: str) -> None:
                 for script in parser.scripts
             )
             assert sorted(sources) == hashes, "only the page's own inline script may run"
+            assert "'unsafe-inline'" not in sources and "'unsafe-eval'" not in sources
         else:
             assert all(source in LOCAL_SOURCES for source in sources), (name, sources)
     assert directives["base-uri"] == ["'none'"] and directives["form-action"] == ["'none'"]
@@ -150,6 +164,11 @@ def _check_no_network(page: str) -> None:
         assert "url(" not in attrs.get("style", "")
     for style in parser.styles:
         assert "@import" not in style and "url(" not in style.replace("url(data:", "")
+    # data blocks are not run (so they need no hash); hostile data stays inside them, whole
+    assert len(parser.data_blocks) <= 1
+    for block in parser.data_blocks:
+        assert not set(block) & set("<>&"), "markup characters are escaped in the data block"
+        json.loads(block)  # the block ends where the page's JSON ends: nothing broke out of it
 
 
 def _hostile_lineage(tmp_path: Path) -> Path:
