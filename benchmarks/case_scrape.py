@@ -4,6 +4,11 @@ A 1,000-node fan-out runs twice with a MetricsManager (so every node has its dur
 rows, throughput, memory and size series); then ``MetricsManager.start_server(port=0)`` serves
 ``/metrics`` on 127.0.0.1 and each scrape is one HTTP GET on a new connection, timed from request
 to the last byte.
+
+The manager keeps a rendered exposition until the next measurement, so two figures: a scrape
+after a measurement (one node's duration recorded just before: the SDK collects and every series
+is rendered, as during a running pipeline), which the target judges, and a scrape with nothing
+new (the cached bytes, as between runs).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ def scrape(host: str, port: int) -> tuple[float, bytes]:
 def run(settings: Settings) -> CaseResult:
     from opentelemetry.sdk.trace import TracerProvider
 
-    from odibi_otel import MetricsManager, Orchestrator
+    from odibi_otel import MetricsManager, MetricType, Orchestrator
 
     nodes = 50 if settings.quick else 1_000
     result = CaseResult(5, f"/metrics scrape for a {nodes:,}-node pipeline (HTTP GET on 127.0.0.1)")
@@ -52,15 +57,28 @@ def run(settings: Settings) -> CaseResult:
     server = manager.start_server("127.0.0.1", 0)
     try:
         scrape(server.host, server.port)  # warm-up
-        times: list[float] = []
+        rendered: list[float] = []
+        cached: list[float] = []
         body = b""
         for _ in range(settings.pairs if settings.quick else max(settings.pairs, 15)):
+            manager.record(MetricType.NODE_DURATION, "n1", 1.0)
             elapsed, body = scrape(server.host, server.port)
-            times.append(elapsed)
+            rendered.append(elapsed)
+            elapsed, _ = scrape(server.host, server.port)
+            cached.append(elapsed)
     finally:
         manager.shutdown()
         provider.shutdown()
     samples = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
     result.facts["exposition"] = f"{format_bytes(len(body))}, {samples:,} samples"
-    result.add(Measurement("GET /metrics", "ms", times, target=TARGET_SCRAPE_MS, digits=1))
+    result.add(
+        Measurement(
+            "GET /metrics after a new measurement (collect + render)",
+            "ms",
+            rendered,
+            target=TARGET_SCRAPE_MS,
+            digits=1,
+        )
+    )
+    result.add(Measurement("GET /metrics with nothing new (cached exposition)", "ms", cached, digits=1))
     return result

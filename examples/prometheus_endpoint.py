@@ -70,7 +70,7 @@ def main() -> None:
             content_type = response.headers["Content-Type"]
             exposition = response.read().decode("utf-8")
         print(f"GET {server.url}: {content_type}, {len(exposition.splitlines())} lines; selected:")
-        for line in exposition.splitlines():
+        for line in sorted(exposition.splitlines()):  # families come in no promised order
             if line.startswith(SELECTED):
                 print("  " + _SCOPE_LABELS.sub("", line).replace("{,", "{"))
     print("server stopped")

@@ -41,7 +41,7 @@ import gzip
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
@@ -49,9 +49,18 @@ from typing import Any, Final
 from opentelemetry import metrics
 from opentelemetry.context import Context
 from opentelemetry.sdk.environment_variables import OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED
-from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider, ObservableGauge
+from opentelemetry.sdk.metrics import (
+    AlwaysOffExemplarFilter,
+    Counter,
+    ExemplarReservoir,
+    Histogram,
+    MeterProvider,
+    ObservableCounter,
+    ObservableGauge,
+)
 from opentelemetry.sdk.metrics import _Gauge as GaugeInstrument
 from opentelemetry.sdk.metrics.export import MetricsData
+from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import StatusCode
@@ -59,6 +68,7 @@ from prometheus_client import CollectorRegistry
 
 from odibi_otel import semconv
 from odibi_otel.atomic import write_bytes_atomic, write_text_atomic
+from odibi_otel.observed_values import ObservedValues
 from odibi_otel.process_memory import recent_resident_memory_bytes
 from odibi_otel.prometheus_server import MetricsServer
 from odibi_otel.prometheus_text import MetricsDataCollector, MetricsDataReader, PrometheusRenderer
@@ -90,9 +100,17 @@ class MetricType(StrEnum):
 
 
 class _Instruments:
-    """One set of odibi_otel instruments on one meter."""
+    """One set of odibi_otel instruments on one meter.
 
-    def __init__(self, meter: metrics.Meter) -> None:
+    With ``observed``, the per-node gauges and the rows counter are asynchronous instruments
+    reading :class:`~odibi_otel.observed_values.ObservedValues` at collection time (their
+    ``set``/``add`` is a dict update): used on the manager's own provider, which nothing else
+    shares. On an application's provider they are synchronous instruments, because a second
+    manager creating the same asynchronous instrument there would get the first one back, with
+    the first manager's callback.
+    """
+
+    def __init__(self, meter: metrics.Meter, *, observed: bool = False) -> None:
         self.meter = meter
         self.node_duration = meter.create_histogram(
             semconv.METRIC_NODE_DURATION,
@@ -100,20 +118,26 @@ class _Instruments:
             description="Node execution duration (the node span's duration)",
             explicit_bucket_boundaries_advisory=semconv.DURATION_BUCKETS_SECONDS,
         )
-        self.rows = meter.create_counter(
-            semconv.METRIC_NODE_ROWS, unit="{row}", description="Rows produced (or written) by nodes"
+        self.rows: Any = self._counter(
+            observed,
+            semconv.METRIC_NODE_ROWS,
+            unit="{row}",
+            description="Rows produced (or written) by nodes",
         )
-        self.throughput = meter.create_gauge(
+        self.throughput: Any = self._gauge(
+            observed,
             semconv.METRIC_NODE_THROUGHPUT,
             unit="{row}/s",
             description="Rows per second of the node's latest execution",
         )
-        self.memory = meter.create_gauge(
+        self.memory: Any = self._gauge(
+            observed,
             semconv.METRIC_NODE_MEMORY_USAGE,
             unit="By",
             description="Process resident memory right after the node finished",
         )
-        self.data_size = meter.create_gauge(
+        self.data_size: Any = self._gauge(
+            observed,
             semconv.METRIC_NODE_OUTPUT_SIZE,
             unit="By",
             description="Estimated in-memory size of the node's output DataFrames",
@@ -143,6 +167,20 @@ class _Instruments:
         )
         self._custom: dict[str, tuple[str, Any]] = {}
         self._custom_lock = threading.Lock()
+
+    def _counter(self, observed: bool, name: str, *, unit: str, description: str) -> Any:
+        if not observed:
+            return self.meter.create_counter(name, unit=unit, description=description)
+        values = ObservedValues(cumulative=True)
+        self.meter.create_observable_counter(name, [values.observe], unit=unit, description=description)
+        return values
+
+    def _gauge(self, observed: bool, name: str, *, unit: str, description: str) -> Any:
+        if not observed:
+            return self.meter.create_gauge(name, unit=unit, description=description)
+        values = ObservedValues(cumulative=False)
+        self.meter.create_observable_gauge(name, [values.observe], unit=unit, description=description)
+        return values
 
     def custom(self, kind: str, name: str) -> Any:
         """A lazily created custom counter or gauge named ``odibi.custom.<name>``.
@@ -239,10 +277,15 @@ class MetricsManager(SpanProcessor):
     ) -> None:
         if not isinstance(cardinality_limit, int) or cardinality_limit < 1:
             raise ValueError(f"cardinality_limit must be a positive integer, got {cardinality_limit!r}")
-        limits = {kind: cardinality_limit for kind in (Counter, Histogram, GaugeInstrument, ObservableGauge)}
-        self._reader = MetricsDataReader(cardinality_limits=limits)
+        kinds = (Counter, Histogram, GaugeInstrument, ObservableCounter, ObservableGauge)
+        self._reader = MetricsDataReader(cardinality_limits={kind: cardinality_limit for kind in kinds})
+        # Exemplars: the Prometheus text format carries none, so none are offered or kept (the
+        # SDK's default reservoirs cost time on every new series and at every collection)
         self._provider = MeterProvider(
-            metric_readers=[self._reader], resource=resource or _default_resource()
+            metric_readers=[self._reader],
+            resource=resource or _default_resource(),
+            exemplar_filter=AlwaysOffExemplarFilter(),
+            views=[View(instrument_name="*", exemplar_reservoir_factory=_no_exemplar_reservoir)],
         )
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(MetricsDataCollector(self._reader.collect_data))
@@ -255,7 +298,7 @@ class MetricsManager(SpanProcessor):
         self._changed = True
         # With the SDK's own metrics on, each collection records one (into this provider too).
         self._always_render = _sdk_internal_metrics_enabled()
-        self._sinks = [_Instruments(self._meter(self._provider))]
+        self._sinks = [_Instruments(self._meter(self._provider), observed=True)]
         external = meter_provider if meter_provider is not None else _configured_global_meter_provider()
         if external is not None:
             self._sinks.append(_Instruments(self._meter(external)))
@@ -560,6 +603,24 @@ class MetricsManager(SpanProcessor):
             except Exception as exc:
                 record_failure("MetricsManager (meter provider)", exc)
         self._changed = True
+
+
+class _NoExemplars(ExemplarReservoir):
+    """An exemplar reservoir that keeps nothing (the manager's provider serves Prometheus text)."""
+
+    def __init__(self, **_: Any) -> None:
+        pass
+
+    def offer(self, value: float, time_unix_nano: int, attributes: Any, context: Context) -> None:
+        """Drop the measurement."""
+
+    def collect(self, point_attributes: Any) -> list[Any]:
+        """No exemplars."""
+        return []
+
+
+def _no_exemplar_reservoir(aggregation_type: type) -> Callable[..., ExemplarReservoir]:
+    return _NoExemplars
 
 
 def _only_own_instruments(data: MetricsData | None) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -10,7 +10,15 @@ import pandas as pd
 
 from odibi_otel.datasize import column_arrays
 
-__all__ = ["column_label", "dtype_name", "frame_schema", "merge_schemas", "schema_diff"]
+__all__ = [
+    "column_label",
+    "column_labels",
+    "dtype_name",
+    "frame_schema",
+    "labelled_schema",
+    "merge_schemas",
+    "schema_diff",
+]
 
 
 def column_label(column: Any) -> str:
@@ -24,16 +32,25 @@ def column_label(column: Any) -> str:
 
 def frame_schema(frame: pd.DataFrame) -> dict[str, str]:
     """``{column: dtype}`` in column order; a repeated column name gets a ``#2``, ``#3`` suffix."""
+    return labelled_schema(column_labels(frame), column_arrays(frame))
+
+
+def column_labels(frame: pd.DataFrame) -> list[str]:
+    """Each column's :func:`column_label`, in order."""
+    # tolist(): iterating an Arrow-backed column Index boxes one value at a time
+    return [column_label(column) for column in frame.columns.tolist()]
+
+
+def labelled_schema(labels: Sequence[str], arrays: Sequence[Any]) -> dict[str, str]:
+    """:func:`frame_schema` from a frame's :func:`column_labels` and its column arrays."""
     schema: dict[str, str] = {}
-    # each column array's dtype is what ``frame.dtypes`` holds, without building that Series
-    dtypes = [getattr(array, "dtype", None) for array in column_arrays(frame)]
-    for column, dtype in zip(frame.columns, dtypes, strict=True):
-        label = column_label(column)
+    for label, array in zip(labels, arrays, strict=True):
         unique, count = label, 1
         while unique in schema:
             count += 1
             unique = f"{label}#{count}"
-        schema[unique] = dtype_name(dtype)
+        # each column array's dtype is what ``frame.dtypes`` holds, without building that Series
+        schema[unique] = dtype_name(getattr(array, "dtype", None))
     return schema
 
 

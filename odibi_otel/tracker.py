@@ -37,7 +37,7 @@ from odibi_otel.atomic import write_bytes_atomic
 from odibi_otel.datasize import column_arrays, estimate_frame_bytes
 from odibi_otel.jsonsafe import json_safe, truncate_text
 from odibi_otel.safety import call_safely
-from odibi_otel.schema_diff import column_label, frame_schema, merge_schemas, schema_diff
+from odibi_otel.schema_diff import column_labels, labelled_schema, merge_schemas, schema_diff
 from odibi_otel.step import Step
 from odibi_otel.timefmt import iso_utc
 
@@ -88,14 +88,15 @@ class TrackerConfig:
         )
 
 
-def _sample_rows(frame: pd.DataFrame, count: int) -> np.ndarray:
+def _sample_rows(frame: pd.DataFrame, count: int, arrays: Sequence[Any] | None = None) -> np.ndarray:
     """The first ``count`` rows as a detached 2-D object array (what ``iloc[:count].to_numpy(object)`` gives).
 
     Sliced column by column: building the row slice as a DataFrame and converting it cost about
     three times as much on small frames, where a node's instrumentation is all per-node overhead.
     """
     try:
-        arrays = column_arrays(frame)
+        if arrays is None:
+            arrays = column_arrays(frame)
         values = np.empty((min(count, len(frame)), len(arrays)), dtype=object)
         for position, array in enumerate(arrays):
             head = array[:count]
@@ -121,11 +122,12 @@ class _Snapshot:
 
     def __init__(self, frame: pd.DataFrame, config: TrackerConfig, size_bytes: int | None = None) -> None:
         self.rows = len(frame)
-        self.columns = len(frame.columns)
-        self.schema = frame_schema(frame)
+        labels = column_labels(frame)
+        arrays = column_arrays(frame)
+        self.columns = len(labels)
+        self.schema = labelled_schema(labels, arrays)
         # the node already measured its outputs for its span: the same figure, not a second estimate
         self.size_bytes = estimate_frame_bytes(frame) if size_bytes is None else size_bytes
-        labels = [column_label(column) for column in frame.columns]
         self.redacted = [label for label in labels if config.is_redacted(label)]
         self.sample_columns = labels
         self.sample_values: np.ndarray | None = None
@@ -133,7 +135,7 @@ class _Snapshot:
         # "before", so its sample is made JSON-safe once per document, not once per appearance
         self._sample_json: tuple[TrackerConfig, dict[str, list[Any]]] | None = None
         if config.capture_samples and config.sample_rows:
-            values = _sample_rows(frame, config.sample_rows)
+            values = _sample_rows(frame, config.sample_rows, arrays)
             for position, label in enumerate(labels):
                 if label in self.redacted:
                     values[:, position] = REDACTED

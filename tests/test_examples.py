@@ -118,12 +118,12 @@ EXPECTED: dict[str, list[str]] = {
         "GET http://127.0.0.1:",
         'odibi_node_duration_seconds_count{layer="transform",node="add_tax",pipeline="orders",'
         'status="failed"} 1.0',
-        'odibi_node_rows_total{layer="ingest",node="load_orders",pipeline="orders"} 12.0',
-        'odibi_pipeline_runs_total{pipeline="orders",status="success"} 2.0',
-        'odibi_pipeline_runs_total{pipeline="orders",status="failed"} 1.0',
-        'odibi_pipeline_last_success_timestamp_seconds{pipeline="orders"} ',
         'odibi_node_errors_total{error_type="KeyError",layer="transform",node="add_tax",'
         'pipeline="orders"} 1.0',
+        'odibi_node_rows_total{layer="ingest",node="load_orders",pipeline="orders"} 12.0',
+        'odibi_pipeline_last_success_timestamp_seconds{pipeline="orders"} ',
+        'odibi_pipeline_runs_total{pipeline="orders",status="failed"} 1.0',
+        'odibi_pipeline_runs_total{pipeline="orders",status="success"} 2.0',
         "server stopped",
     ],
 }
