@@ -549,8 +549,10 @@ class MetricsManager(SpanProcessor):
             semconv.LABEL_LAYER: layer,
         }
         with_status = {**base, semconv.LABEL_STATUS: status}
-        figures = self._figures(name)
         with self._lock:
+            figures = self._nodes.get(name)
+            if figures is None:
+                figures = self._nodes[name] = _NodeFigures()
             figures.duration_ms = seconds * 1000.0
             figures.row_count = rows
             figures.memory_mb = memory / _BYTES_PER_MB
@@ -644,6 +646,8 @@ def _sdk_internal_metrics_enabled() -> bool:
 
 def _label(text: str) -> str:
     """A label value every exposition can carry: lone surrogates become ``\\udcxx`` text."""
+    if text.isascii():
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

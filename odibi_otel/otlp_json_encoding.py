@@ -245,15 +245,29 @@ def _utf8_safe(text: str) -> str:
 
 def _key_values(mapping: Mapping[Any, Any]) -> str:
     """A ``KeyValue`` list (an empty key is a default value, so protobuf JSON leaves it out)."""
+    prefixes = _KEY_PREFIXES
     pairs = []
     for key, value in mapping.items():
-        if type(key) is not str:
-            key = str(key)
-        if key:
-            pairs.append(f'{{"key":{_string(key)},"value":{_any_value(value)}}}')
-        else:
-            pairs.append(f'{{"value":{_any_value(value)}}}')
+        prefix = prefixes.get(key)
+        if prefix is None:
+            prefix = _key_prefix(key)
+        pairs.append(prefix + _any_value(value) + "}")
     return "[" + ",".join(pairs) + "]"
+
+
+#: ``{"key":"<key>","value":`` per key: attribute names and lineage fields repeat in every record.
+_KEY_PREFIXES: dict[Any, str] = {}
+_KEY_PREFIXES_MAX: Final = 4096
+
+
+def _key_prefix(key: Any) -> str:
+    text = key if type(key) is str else str(key)
+    prefix = f'{{"key":{_string(text)},"value":' if text else '{"value":'
+    if type(key) is str:  # other keys (e.g. 1 and True) may compare equal but print differently
+        if len(_KEY_PREFIXES) >= _KEY_PREFIXES_MAX:  # column names are unbounded: start over
+            _KEY_PREFIXES.clear()
+        _KEY_PREFIXES[key] = prefix
+    return prefix
 
 
 def _any_value(value: Any) -> str:
