@@ -58,4 +58,4 @@ def test_a_forked_child_reads_its_own_memory_not_its_parents() -> None:
         before, after, _ = map(int, pipe.read().split())
     os.waitpid(pid, 0)
     assert after - before > 250 * MIB  # the child's own growth
-    assert resident_memory_bytes() < after - 200 * MIB  # the parent did not grow
+    assert resident_memory_bytes() < before + 150 * MIB  # the parent did not grow with it
