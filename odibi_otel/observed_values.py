@@ -10,6 +10,7 @@ or so, pays for building the observations. The exposition is the same either way
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterable, Mapping
 
@@ -49,10 +50,14 @@ class ObservedValues:
             self._values[key] = (labels, amount if previous is None else previous[1] + amount)
 
     def observe(self, options: CallbackOptions | None = None) -> Iterable[Observation]:
-        """One observation per series: the callback of an asynchronous instrument."""
+        """One observation per series: the callback of an asynchronous instrument.
+
+        A series whose latest value is NaN or infinite is left out (the SDK would drop it with a
+        warning at every collection).
+        """
         with self._lock:
             current = list(self._values.values())
-        return [Observation(value, dict(labels)) for labels, value in current]
+        return [Observation(value, dict(labels)) for labels, value in current if math.isfinite(value)]
 
     def __len__(self) -> int:
         return len(self._values)

@@ -69,3 +69,11 @@ def test_sdk_reads_them_as_a_gauge_and_a_monotonic_sum() -> None:
     assert metrics["c"].data.is_monotonic
     assert values("c") == [({"node": "a"}, 5)]
     provider.shutdown()
+
+
+def test_non_finite_values_are_left_out_not_warned_about_at_each_collection() -> None:
+    gauge = ObservedValues(cumulative=False)
+    gauge.set(float("nan"), {"node": "a"})
+    gauge.set(float("inf"), {"node": "b"})
+    gauge.set(3.0, {"node": "c"})
+    assert points(gauge) == {frozenset({("node", "c")}): 3.0}
