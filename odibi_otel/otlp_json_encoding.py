@@ -251,7 +251,10 @@ def _key_values(mapping: Mapping[Any, Any]) -> str:
         prefix = prefixes.get(key)
         if prefix is None:
             prefix = _key_prefix(key)
-        pairs.append(prefix + _any_value(value) + "}")
+        if type(value) is str and value.isascii():  # most attribute values: no call, no check
+            pairs.append(prefix + '{"stringValue":' + encode_basestring(value) + "}}")
+        else:
+            pairs.append(prefix + _any_value(value) + "}")
     return "[" + ",".join(pairs) + "]"
 
 
