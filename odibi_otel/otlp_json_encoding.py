@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import math
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from json.encoder import encode_basestring
 from typing import Any, Final, TypeVar
 
@@ -60,7 +61,11 @@ def encode_logs_line(records: Sequence[ReadableLogRecord]) -> str:
     Args:
         records: Log records, as a ``LogRecordExporter`` receives them.
     """
-    return _request(records, "resourceLogs", "scopeLogs", "logRecords", _log_record)
+    token = _KVLIST_MEMO.set({})
+    try:
+        return _request(records, "resourceLogs", "scopeLogs", "logRecords", _log_record)
+    finally:
+        _KVLIST_MEMO.reset(token)
 
 
 # -- request structure ----------------------------------------------------------------------------
@@ -325,8 +330,24 @@ def _double(value: float) -> str:
     return '{"doubleValue":"Infinity"}' if value > 0 else '{"doubleValue":"-Infinity"}'
 
 
+#: Within one log batch, each mapping's text by ``id`` (with the mapping, which keeps the id from
+#: being reused): lineage events share snapshot dicts, a producer's "after" being its consumers'
+#: "before", so each is encoded once per batch.
+_KVLIST_MEMO: ContextVar[dict[int, tuple[Any, str]] | None] = ContextVar("odibi_kvlist_memo", default=None)
+
+
 def _kvlist(mapping: Mapping[Any, Any]) -> str:
-    return '{"kvlistValue":{"values":' + _key_values(mapping) + "}}" if mapping else '{"kvlistValue":{}}'
+    if not mapping:
+        return '{"kvlistValue":{}}'
+    memo = _KVLIST_MEMO.get()
+    if memo is not None:
+        known = memo.get(id(mapping))
+        if known is not None and known[0] is mapping:
+            return known[1]
+    text = '{"kvlistValue":{"values":' + _key_values(mapping) + "}}"
+    if memo is not None:
+        memo[id(mapping)] = (mapping, text)
+    return text
 
 
 def _array(values: Sequence[Any]) -> str:

@@ -110,7 +110,7 @@ class _Snapshot:
     """The shape of one DataFrame at one point, with a small detached sample."""
 
     __slots__ = (
-        "_sample_json",
+        "_dict",
         "columns",
         "redacted",
         "rows",
@@ -131,9 +131,7 @@ class _Snapshot:
         self.redacted = [label for label in labels if config.is_redacted(label)]
         self.sample_columns = labels
         self.sample_values: np.ndarray | None = None
-        # (config, converted sample): a snapshot is both its producer's "after" and each consumer's
-        # "before", so its sample is made JSON-safe once per document, not once per appearance
-        self._sample_json: tuple[TrackerConfig, dict[str, list[Any]]] | None = None
+        self._dict: tuple[TrackerConfig, dict[str, Any]] | None = None  # see to_dict
         if config.capture_samples and config.sample_rows:
             values = _sample_rows(frame, config.sample_rows, arrays)
             for position, label in enumerate(labels):
@@ -142,18 +140,23 @@ class _Snapshot:
             self.sample_values = values
 
     def to_dict(self, config: TrackerConfig) -> dict[str, Any]:
+        """The snapshot as the lineage document holds it, built once per config.
+
+        A snapshot is both its producer's "after" and each consumer's "before": every appearance
+        in a document is this one (JSON-safe, never modified) dict, so a run's lineage converts
+        each sample once and keeps one copy of it (fewer objects for the garbage collector).
+        """
+        cached = self._dict
+        if cached is not None and cached[0] is config:
+            return cached[1]
         sample = None
         if self.sample_values is not None:
-            cached = self._sample_json
-            if cached is None or cached[0] is not config:
-                limit = config.max_string_length
-                converted = {
-                    "columns": [truncate_text(label, limit) for label in self.sample_columns],
-                    "rows": [[json_safe(value, limit) for value in row] for row in self.sample_values],
-                }
-                cached = self._sample_json = (config, converted)
-            sample = {"columns": list(cached[1]["columns"]), "rows": [list(row) for row in cached[1]["rows"]]}
-        return {
+            limit = config.max_string_length
+            sample = {
+                "columns": [truncate_text(label, limit) for label in self.sample_columns],
+                "rows": [[json_safe(value, limit) for value in row] for row in self.sample_values],
+            }
+        document = {
             "rows": self.rows,
             "columns": self.columns,
             "schema": self.schema,
@@ -161,6 +164,8 @@ class _Snapshot:
             "sample": sample,
             "redacted_columns": self.redacted,
         }
+        self._dict = (config, document)
+        return document
 
 
 class _StepRecord:

@@ -254,3 +254,11 @@ def test_values_protobuf_cannot_carry_are_written_as_text(body: Any, expected: d
     text = encode_logs_line(emitted(body)[:1])
     text.encode("utf-8")
     assert json.loads(text)["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["body"] == expected
+
+
+def test_a_mapping_shared_by_records_is_encoded_alike_and_fresh_in_each_batch() -> None:
+    shared = {"rows": 3, "sample": {"columns": ["a"], "rows": [[1], [2], [3]]}}
+    records = emitted({"before": shared}, {"after": shared})
+    assert_logs_match(records)  # the second appearance comes from the batch's memo
+    shared["rows"] = 4  # a later batch sees the change
+    assert '"rows","value":{"intValue":"4"}' in encode_logs_line(records)
