@@ -105,20 +105,17 @@ def _request(
 
 
 def _resource(resource: Resource) -> str:
-    attributes = resource.attributes
-    return f'{{"attributes":{_key_values(attributes)}}}' if attributes else "{}"
+    fields: list[str] = []
+    _attributes(fields, resource.attributes)
+    return "{" + ",".join(fields) + "}"
 
 
 def _scope(scope: InstrumentationScope | None) -> str:
-    if scope is None:
-        return "{}"
-    fields = []
-    if scope.name:
-        fields.append(f'"name":{_string(scope.name)}')
-    if scope.version:
-        fields.append(f'"version":{_string(scope.version)}')
-    if scope.attributes:
-        fields.append(f'"attributes":{_key_values(scope.attributes)}')
+    fields: list[str] = []
+    if scope is not None:
+        _text(fields, "name", scope.name)
+        _text(fields, "version", scope.version)
+        _attributes(fields, scope.attributes)
     return "{" + ",".join(fields) + "}"
 
 
@@ -127,69 +124,85 @@ def _schema_url(owner: Resource | InstrumentationScope | None) -> str:
     return f',"schemaUrl":{_string(url)}' if url else ""
 
 
+# -- fields: protobuf JSON leaves out a field at its default value (0, "", empty) -----------------
+
+
+def _text(fields: list[str], name: str, text: str | None) -> None:
+    if text:
+        fields.append(f'"{name}":{_string(text)}')
+
+
+def _nanos(fields: list[str], name: str, time_ns: int | None) -> None:
+    if time_ns:  # fixed64: a decimal string
+        fields.append(f'"{name}":"{time_ns}"')
+
+
+def _number(fields: list[str], name: str, number: int | None) -> None:
+    if number:
+        fields.append(f'"{name}":{number}')
+
+
+def _attributes(fields: list[str], attributes: Mapping[Any, Any] | None) -> None:
+    if attributes:
+        fields.append(f'"attributes":{_key_values(attributes)}')
+
+
 # -- spans ----------------------------------------------------------------------------------------
 
 
 def _span(span: ReadableSpan) -> str:
     context = span.get_span_context()
     parent = span.parent
-    fields = [f'"traceId":"{context.trace_id:032x}","spanId":"{context.span_id:016x}"']
+    fields = [_ids(context)]  # 16 and 8 bytes, zeros included: never a default value
     if context.trace_state:
-        state = ",".join(f"{key}={value}" for key, value in context.trace_state.items())
-        fields.append(f'"traceState":{_string(state)}')
+        _text(fields, "traceState", ",".join(f"{key}={value}" for key, value in context.trace_state.items()))
     if parent:
         fields.append(f'"parentSpanId":"{parent.span_id:016x}"')
-    if span.name:
-        fields.append(f'"name":{_string(span.name)}')
+    _text(fields, "name", span.name)
     fields.append(f'"kind":{span.kind.value + 1}')  # OTLP numbers SPAN_KIND_INTERNAL = 1
-    if span.start_time:
-        fields.append(f'"startTimeUnixNano":"{span.start_time}"')
-    if span.end_time:
-        fields.append(f'"endTimeUnixNano":"{span.end_time}"')
-    if span.attributes:
-        fields.append(f'"attributes":{_key_values(span.attributes)}')
-    _count(fields, "droppedAttributesCount", span.dropped_attributes)
+    _nanos(fields, "startTimeUnixNano", span.start_time)
+    _nanos(fields, "endTimeUnixNano", span.end_time)
+    _attributes(fields, span.attributes)
+    _number(fields, "droppedAttributesCount", span.dropped_attributes)
     if span.events:
         fields.append(f'"events":[{",".join(_event(event) for event in span.events)}]')
-    _count(fields, "droppedEventsCount", span.dropped_events)
+    _number(fields, "droppedEventsCount", span.dropped_events)
     if span.links:
         fields.append(f'"links":[{",".join(_link(link) for link in span.links)}]')
-    _count(fields, "droppedLinksCount", span.dropped_links)
+    _number(fields, "droppedLinksCount", span.dropped_links)
     fields.append(f'"status":{_status(span)}')
     fields.append(f'"flags":{_flags(parent)}')
     return "{" + ",".join(fields) + "}"
 
 
 def _event(event: Any) -> str:
-    fields = []
-    if event.timestamp:
-        fields.append(f'"timeUnixNano":"{event.timestamp}"')
-    if event.name:
-        fields.append(f'"name":{_string(event.name)}')
-    if event.attributes:
-        fields.append(f'"attributes":{_key_values(event.attributes)}')
-    _count(fields, "droppedAttributesCount", event.dropped_attributes)
+    fields: list[str] = []
+    _nanos(fields, "timeUnixNano", event.timestamp)
+    _text(fields, "name", event.name)
+    _attributes(fields, event.attributes)
+    _number(fields, "droppedAttributesCount", event.dropped_attributes)
     return "{" + ",".join(fields) + "}"
 
 
 def _link(link: Any) -> str:
     context = link.context
-    fields = [f'"traceId":"{context.trace_id:032x}","spanId":"{context.span_id:016x}"']
-    if link.attributes:
-        fields.append(f'"attributes":{_key_values(link.attributes)}')
-    _count(fields, "droppedAttributesCount", link.dropped_attributes)
+    fields = [_ids(context)]
+    _attributes(fields, link.attributes)
+    _number(fields, "droppedAttributesCount", link.dropped_attributes)
     fields.append(f'"flags":{_flags(context)}')
     return "{" + ",".join(fields) + "}"
 
 
 def _status(span: ReadableSpan) -> str:
     status = span.status
-    fields = []
-    if status.description:
-        fields.append(f'"message":{_string(status.description)}')
-    if status.status_code.value:
-        fields.append(f'"code":{status.status_code.value}')
+    fields: list[str] = []
+    _text(fields, "message", status.description)
+    _number(fields, "code", status.status_code.value)
     return "{" + ",".join(fields) + "}"
+
+
+def _ids(context: SpanContext) -> str:
+    return f'"traceId":"{context.trace_id:032x}","spanId":"{context.span_id:016x}"'
 
 
 def _flags(context: SpanContext | None) -> int:
@@ -198,37 +211,25 @@ def _flags(context: SpanContext | None) -> int:
     return _FLAGS_HAS_IS_REMOTE
 
 
-def _count(fields: list[str], name: str, count: int) -> None:
-    if count:
-        fields.append(f'"{name}":{count}')
-
-
 # -- log records ----------------------------------------------------------------------------------
 
 
 def _log_record(readable: ReadableLogRecord) -> str:
     record = readable.log_record
-    fields = []
-    if record.timestamp:
-        fields.append(f'"timeUnixNano":"{record.timestamp}"')
-    severity = getattr(record.severity_number, "value", None)
-    if severity:
-        fields.append(f'"severityNumber":{severity}')
-    if record.severity_text:
-        fields.append(f'"severityText":{_string(record.severity_text)}')
+    fields: list[str] = []
+    _nanos(fields, "timeUnixNano", record.timestamp)
+    _number(fields, "severityNumber", getattr(record.severity_number, "value", None))
+    _text(fields, "severityText", record.severity_text)
     fields.append(f'"body":{_any_value(record.body)}')
-    if record.attributes:
-        fields.append(f'"attributes":{_key_values(record.attributes)}')
-    _count(fields, "droppedAttributesCount", readable.dropped_attributes)
-    _count(fields, "flags", int(record.trace_flags or 0))
-    if record.trace_id:
+    _attributes(fields, record.attributes)
+    _number(fields, "droppedAttributesCount", readable.dropped_attributes)
+    _number(fields, "flags", int(record.trace_flags or 0))
+    if record.trace_id:  # a record outside any span has no ids
         fields.append(f'"traceId":"{record.trace_id:032x}"')
     if record.span_id:
         fields.append(f'"spanId":"{record.span_id:016x}"')
-    if record.observed_timestamp:
-        fields.append(f'"observedTimeUnixNano":"{record.observed_timestamp}"')
-    if record.event_name:
-        fields.append(f'"eventName":{_string(record.event_name)}')
+    _nanos(fields, "observedTimeUnixNano", record.observed_timestamp)
+    _text(fields, "eventName", record.event_name)
     return "{" + ",".join(fields) + "}"
 
 
