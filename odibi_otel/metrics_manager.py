@@ -118,26 +118,30 @@ class _Instruments:
             description="Node execution duration (the node span's duration)",
             explicit_bucket_boundaries_advisory=semconv.DURATION_BUCKETS_SECONDS,
         )
-        self.rows: Any = self._counter(
+        self.rows: Any = self._per_node(
             observed,
+            "counter",
             semconv.METRIC_NODE_ROWS,
             unit="{row}",
             description="Rows produced (or written) by nodes",
         )
-        self.throughput: Any = self._gauge(
+        self.throughput: Any = self._per_node(
             observed,
+            "gauge",
             semconv.METRIC_NODE_THROUGHPUT,
             unit="{row}/s",
             description="Rows per second of the node's latest execution",
         )
-        self.memory: Any = self._gauge(
+        self.memory: Any = self._per_node(
             observed,
+            "gauge",
             semconv.METRIC_NODE_MEMORY_USAGE,
             unit="By",
             description="Process resident memory right after the node finished",
         )
-        self.data_size: Any = self._gauge(
+        self.data_size: Any = self._per_node(
             observed,
+            "gauge",
             semconv.METRIC_NODE_OUTPUT_SIZE,
             unit="By",
             description="Estimated in-memory size of the node's output DataFrames",
@@ -168,18 +172,15 @@ class _Instruments:
         self._custom: dict[str, tuple[str, Any]] = {}
         self._custom_lock = threading.Lock()
 
-    def _counter(self, observed: bool, name: str, *, unit: str, description: str) -> Any:
+    def _per_node(self, observed: bool, kind: str, name: str, *, unit: str, description: str) -> Any:
+        """A per-node ``"counter"`` or ``"gauge"``: ObservedValues read by one if ``observed``, else it."""
+        counter = kind == "counter"
         if not observed:
-            return self.meter.create_counter(name, unit=unit, description=description)
-        values = ObservedValues(cumulative=True)
-        self.meter.create_observable_counter(name, [values.observe], unit=unit, description=description)
-        return values
-
-    def _gauge(self, observed: bool, name: str, *, unit: str, description: str) -> Any:
-        if not observed:
-            return self.meter.create_gauge(name, unit=unit, description=description)
-        values = ObservedValues(cumulative=False)
-        self.meter.create_observable_gauge(name, [values.observe], unit=unit, description=description)
+            create = self.meter.create_counter if counter else self.meter.create_gauge
+            return create(name, unit=unit, description=description)
+        values = ObservedValues()
+        observe = self.meter.create_observable_counter if counter else self.meter.create_observable_gauge
+        observe(name, [values.observe], unit=unit, description=description)
         return values
 
     def custom(self, kind: str, name: str) -> Any:
@@ -520,10 +521,13 @@ class MetricsManager(SpanProcessor):
 
     def _figures(self, step_name: str) -> _NodeFigures:
         with self._lock:
-            figures = self._nodes.get(step_name)
-            if figures is None:
-                figures = self._nodes[step_name] = _NodeFigures()
-            return figures
+            return self._figures_locked(step_name)
+
+    def _figures_locked(self, step_name: str) -> _NodeFigures:
+        figures = self._nodes.get(step_name)
+        if figures is None:
+            figures = self._nodes[step_name] = _NodeFigures()
+        return figures
 
     def _labels(self, step_name: str | None) -> dict[str, str]:
         labels = {semconv.LABEL_PIPELINE: _label(self._pipeline_name)}
@@ -550,9 +554,7 @@ class MetricsManager(SpanProcessor):
         }
         with_status = {**base, semconv.LABEL_STATUS: status}
         with self._lock:
-            figures = self._nodes.get(name)
-            if figures is None:
-                figures = self._nodes[name] = _NodeFigures()
+            figures = self._figures_locked(name)
             figures.duration_ms = seconds * 1000.0
             figures.row_count = rows
             figures.memory_mb = memory / _BYTES_PER_MB

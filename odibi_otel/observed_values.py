@@ -24,13 +24,11 @@ _Key = frozenset[tuple[str, str]]
 class ObservedValues:
     """Values per label set, reported as observations by :meth:`observe` (an instrument callback).
 
-    Args:
-        cumulative: ``True`` for a counter (:meth:`add` accumulates; values never decrease),
-            ``False`` for a gauge (:meth:`set` keeps the latest value).
+    A gauge's series are written with :meth:`set` (the latest value), a counter's with :meth:`add`
+    (a running total that never decreases).
     """
 
-    def __init__(self, *, cumulative: bool) -> None:
-        self.cumulative = cumulative
+    def __init__(self) -> None:
         self._values: dict[_Key, tuple[Mapping[str, str], float]] = {}
         self._lock = threading.Lock()
 

@@ -15,7 +15,7 @@ def points(values: ObservedValues) -> dict[frozenset[tuple[str, str]], float]:
 
 
 def test_gauge_keeps_the_latest_value_per_label_set_in_any_key_order() -> None:
-    gauge = ObservedValues(cumulative=False)
+    gauge = ObservedValues()
     gauge.set(1.5, {"node": "a", "pipeline": "p"})
     gauge.set(2.5, {"pipeline": "p", "node": "a"})  # the same series
     gauge.set(7, {"node": "b", "pipeline": "p"})
@@ -26,7 +26,7 @@ def test_gauge_keeps_the_latest_value_per_label_set_in_any_key_order() -> None:
 
 
 def test_counter_accumulates_and_never_decreases() -> None:
-    counter = ObservedValues(cumulative=True)
+    counter = ObservedValues()
     counter.add(3, {"node": "a"})
     counter.add(4, {"node": "a"})
     counter.add(-10, {"node": "a"})  # ignored, as Counter.add ignores it
@@ -34,7 +34,7 @@ def test_counter_accumulates_and_never_decreases() -> None:
 
 
 def test_concurrent_adds_lose_nothing() -> None:
-    counter = ObservedValues(cumulative=True)
+    counter = ObservedValues()
 
     def add_many() -> None:
         for _ in range(5_000):
@@ -52,7 +52,7 @@ def test_sdk_reads_them_as_a_gauge_and_a_monotonic_sum() -> None:
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])
     meter = provider.get_meter("t")
-    gauge, counter = ObservedValues(cumulative=False), ObservedValues(cumulative=True)
+    gauge, counter = ObservedValues(), ObservedValues()
     meter.create_observable_gauge("g", callbacks=[gauge.observe])
     meter.create_observable_counter("c", callbacks=[counter.observe])
     gauge.set(5, {"node": "a"})
@@ -72,7 +72,7 @@ def test_sdk_reads_them_as_a_gauge_and_a_monotonic_sum() -> None:
 
 
 def test_non_finite_values_are_left_out_not_warned_about_at_each_collection() -> None:
-    gauge = ObservedValues(cumulative=False)
+    gauge = ObservedValues()
     gauge.set(float("nan"), {"node": "a"})
     gauge.set(float("inf"), {"node": "b"})
     gauge.set(3.0, {"node": "c"})
