@@ -1,6 +1,7 @@
 """DataFrames with odd content through a full run: tracker, metrics, events, cache, writes, story.
 
-Sample conversion of odd values is unit-tested in ``tests/test_tracker.py``
+The tracker's row sample of each frame is also compared with pandas' own row slice here. Sample
+conversion of odd values is unit-tested in ``tests/test_tracker.py``
 (``test_sample_values_are_json_safe_and_faithful``, ``test_odd_column_labels_in_snapshots``) and
 ``tests/test_jsonsafe.py``; here each odd frame goes through everything a run does with data,
 twice (the second run from the cache), and every output is checked.
@@ -121,6 +122,37 @@ def _frames() -> dict[str, Callable[[], pd.DataFrame]]:
 
 
 FRAMES = _frames()
+
+#: More frames for the tracker's row sample alone (plain ones, and more rows than it keeps).
+SAMPLE_FRAMES = {
+    **FRAMES,
+    "numbers_and_text": lambda: pd.DataFrame(
+        {"i": [1, 2, 3], "f": [0.5, np.nan, -0.0], "s": ["a", None, "c"]}
+    ),
+    "object_text": lambda: pd.DataFrame({"s": pd.Series(["x", None, "z"], dtype=object)}),
+    "datetimes": lambda: pd.DataFrame(
+        {
+            "t": [pd.NaT, pd.Timestamp("2020-01-01")],
+            "tz": pd.date_range("2024-03-31 00:30", periods=2, freq="h", tz="Europe/Berlin"),
+            "td": [pd.Timedelta(1), pd.NaT],
+        }
+    ),
+    "sparse": lambda: pd.DataFrame({"sparse": pd.arrays.SparseArray([0, 0, 1])}),
+    "ten_rows": lambda: pd.DataFrame({"i": range(10), "s": [f"v{k}" for k in range(10)]}),
+}
+
+
+@pytest.mark.parametrize("label", list(SAMPLE_FRAMES))
+def test_tracker_sample_equals_pandas_row_slice_as_objects(label: str) -> None:
+    from odibi_otel.tracker import _sample_rows
+
+    frame = SAMPLE_FRAMES[label]()
+    expected = frame.iloc[:5].to_numpy(dtype=object, copy=True)
+    got = _sample_rows(frame, 5)
+    assert got.shape == expected.shape and got.dtype == object
+    assert [[(type(v), repr(v)) for v in row] for row in got] == [
+        [(type(v), repr(v)) for v in row] for row in expected
+    ]
 
 
 def _write_steps(out: Path) -> list[Step]:
