@@ -45,6 +45,13 @@ def truncate_text(text: str, limit: int = MAX_STRING) -> str:
 
 def json_safe(value: Any, max_string: int = MAX_STRING, _depth: int = 0) -> Any:
     """A JSON-serialisable rendering of ``value`` (see the module docstring for the rules)."""
+    kind = type(value)  # the common sample values first, by exact type (cheaper than isinstance)
+    if kind is str:
+        return truncate_text(value, max_string)
+    if kind is int:
+        return value if _INT64_MIN <= value <= _INT64_MAX else str(value)
+    if kind is float:
+        return _float(value)
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]  # a 0-d array holds a single scalar
     if value is None or isinstance(value, bool):

@@ -209,6 +209,23 @@ class _Instruments:
         return entry[1]
 
 
+_LABEL_CACHE_SIZE: Final = 10_000
+#: Node spans recorded together (see ``MetricsManager._node_span_ended``).
+_PENDING_BATCH: Final = 256
+
+
+class _NodeLabels:
+    """The label values and label sets of one node's measurements (see ``_node_labels``)."""
+
+    __slots__ = ("base", "layer", "node", "with_status")
+
+    def __init__(self, pipeline: str, node: str, layer: str, status: str) -> None:
+        self.node = node
+        self.layer = layer
+        self.base = {semconv.LABEL_PIPELINE: pipeline, semconv.LABEL_NODE: node, semconv.LABEL_LAYER: layer}
+        self.with_status = {**self.base, semconv.LABEL_STATUS: status}
+
+
 class _NodeFigures:
     """The latest figures of one node, as the summary shows them."""
 
@@ -289,7 +306,7 @@ class MetricsManager(SpanProcessor):
             views=[View(instrument_name="*", exemplar_reservoir_factory=_no_exemplar_reservoir)],
         )
         self.registry = CollectorRegistry(auto_describe=True)
-        self.registry.register(MetricsDataCollector(self._reader.collect_data))
+        self.registry.register(MetricsDataCollector(self._collect_data))
         # The rendered exposition, per (openmetrics, gzip), until something is recorded: every
         # recording path sets _changed after its measurements landed, and a render clears it
         # before it collects, so a measurement is never hidden behind the cache.
@@ -306,6 +323,9 @@ class MetricsManager(SpanProcessor):
         self._default_pipeline = pipeline_name or "pipeline"
         self._lock = threading.Lock()
         self._started = SpanDeduplicator()
+        self._pending: list[tuple[ReadableSpan, int]] = []
+        self._pending_lock = threading.Lock()  # also keeps the recording of batches in order
+        self._node_label_cache: dict[tuple[object, ...], _NodeLabels] = {}
         self._ended = SpanDeduplicator()
         self._server: MetricsServer | None = None
         self._shut_down = False
@@ -316,6 +336,7 @@ class MetricsManager(SpanProcessor):
     def on_start(self, span: Any, parent_context: Context | None = None) -> None:
         """A pipeline span started: the summary now describes this run."""
         if odibi_span_kind(span) == "pipeline" and self._started.first_time(span):
+            self._record_pending()  # the previous run's last nodes belong to its summary
             started = datetime.fromtimestamp((span.start_time or 0) / 1e9, UTC)
             self._reset_summary(str(span.attributes[semconv.PIPELINE_NAME]), started)
 
@@ -325,8 +346,9 @@ class MetricsManager(SpanProcessor):
         if kind is None or not self._ended.first_time(span):
             return
         if kind == "node":
-            self._record_node_span(span)
+            self._node_span_ended(span)
         else:
+            self._record_pending()
             self._record_pipeline_span(span)
 
     def shutdown(self) -> None:
@@ -335,6 +357,7 @@ class MetricsManager(SpanProcessor):
         (A tracer provider the manager was added to shuts it down too.)
         """
         self.stop_server()
+        self._record_pending()
         with self._lock:
             if self._shut_down:
                 return
@@ -343,7 +366,8 @@ class MetricsManager(SpanProcessor):
         self._changed = True  # the reader has stopped: the exposition is empty from now on
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Nothing is buffered between spans and instruments; always ``True``."""
+        """Record the node spans not recorded yet (see ``_node_span_ended``); always ``True``."""
+        self._record_pending()
         return True
 
     # -- the seed's API ------------------------------------------------------------------------
@@ -354,6 +378,7 @@ class MetricsManager(SpanProcessor):
         Seed metric types go to their instruments; any other name goes to a custom gauge
         ``odibi.custom.<name>`` with the same labels.
         """
+        self._record_pending()  # measurements land in the order they were made
         labels = self._labels(step_name)
         member = _as_metric_type(metric_type)
         if member is None:
@@ -386,6 +411,7 @@ class MetricsManager(SpanProcessor):
         self, metric_type: MetricType | str, step_name: str | None = None, value: float = 1
     ) -> None:
         """Add ``value`` to a counter: cache hits/misses, errors, rows, or a custom counter."""
+        self._record_pending()
         labels = self._labels(step_name)
         member = _as_metric_type(metric_type)
         with self._lock:
@@ -415,6 +441,7 @@ class MetricsManager(SpanProcessor):
 
     def get_summary(self) -> dict[str, Any]:
         """The latest run's figures in the seed's layout (plus ``status``, ``runs``, cache counts)."""
+        self._record_pending()
         with self._lock:
             nodes = {name: figures.as_dict() for name, figures in self._nodes.items()}
             lookups = self._cache_hits + self._cache_misses
@@ -455,6 +482,7 @@ class MetricsManager(SpanProcessor):
         serialised; recording goes on meanwhile (what lands during a render shows next time).
         """
         key = (openmetrics, compressed)
+        self._record_pending()
         with self._render_lock:
             if self._changed:
                 self._changed = False  # before collecting: a measurement landing later re-sets it
@@ -463,7 +491,7 @@ class MetricsManager(SpanProcessor):
             if body is None:
                 plain = self._expositions.get((openmetrics, False))
                 if plain is None:
-                    data = self._reader.collect_data()
+                    data = self._collect_data()
                     plain = self._renderer.render(data, openmetrics=openmetrics)
                     if self._always_render or not _only_own_instruments(data):
                         self._changed = True  # their values change without a recording here
@@ -535,24 +563,72 @@ class MetricsManager(SpanProcessor):
             labels[semconv.LABEL_NODE] = _label(step_name)
         return labels
 
-    def _record_node_span(self, span: ReadableSpan) -> None:
+    def _node_labels(self, pipeline: object, node: object, layer: object, status: str) -> _NodeLabels:
+        """The label sets of one node's measurements, made once per (pipeline, node, layer, status).
+
+        The instruments only read label dicts, so the same ones serve every run of the node.
+        """
+        key = (pipeline, node, layer, status)
+        labels = self._node_label_cache.get(key)
+        if labels is None:
+            if len(self._node_label_cache) >= _LABEL_CACHE_SIZE:
+                self._node_label_cache.clear()
+            labels = self._node_label_cache[key] = _NodeLabels(
+                _label(str(pipeline)), _label(str(node)), _label(str(layer)), status
+            )
+        return labels
+
+    def _collect_data(self) -> MetricsData | None:
+        self._record_pending()
+        return self._reader.collect_data()
+
+    def _node_span_ended(self, span: ReadableSpan) -> None:
+        """Record ``span`` now, or with the next batch when only the manager's own provider needs it.
+
+        Recording a batch of nodes one after the other costs about a third less per node than
+        recording each between two nodes' pandas work (the recording code and data are still in
+        the CPU caches). The manager's own provider and summary are read only through the manager
+        (endpoint, files, summary, registry, ``force_flush``), which records what is pending
+        first, so nothing read is ever stale; an application's provider is read by its own
+        readers, on their schedule: with one, every span is recorded at once.
+        """
+        memory = recent_resident_memory_bytes()  # right after the node, not when recorded
+        if len(self._sinks) > 1:
+            self._record_node_span(span, memory)
+            return
+        with self._pending_lock:
+            self._pending.append((span, memory))
+            full = len(self._pending) >= _PENDING_BATCH
+        if full:
+            self._record_pending()
+
+    def _record_pending(self) -> None:
+        """Record the node spans waiting in the batch, in the order they ended."""
+        if not self._pending:
+            return
+        with self._pending_lock:
+            batch, self._pending = self._pending, []
+            for span, memory in batch:
+                try:
+                    self._record_node_span(span, memory)
+                except Exception as exc:
+                    record_failure("MetricsManager.on_end", exc)
+
+    def _record_node_span(self, span: ReadableSpan, memory: int) -> None:
         attributes = span.attributes or {}
-        name = _label(str(attributes[semconv.NODE_NAME]))
-        layer = _label(str(attributes.get(semconv.NODE_LAYER, "")))
         failed = span.status.status_code is StatusCode.ERROR
         cache_hit = attributes.get(semconv.NODE_CACHE_HIT)
-        status = _node_status(failed, cache_hit)
+        labels = self._node_labels(
+            attributes.get(semconv.PIPELINE_NAME, self._pipeline_name),
+            attributes[semconv.NODE_NAME],
+            attributes.get(semconv.NODE_LAYER, ""),
+            _node_status(failed, cache_hit),
+        )
+        name, layer, base = labels.node, labels.layer, labels.base
         seconds = ((span.end_time or 0) - (span.start_time or 0)) / 1e9
         rows = int(attributes.get(semconv.NODE_ROWS_OUT, 0) or 0)
         size = int(attributes.get(semconv.NODE_OUTPUT_SIZE_BYTES, 0) or 0)
-        memory = recent_resident_memory_bytes()  # re-read at most every 10 ms (see process_memory)
         throughput = rows / seconds if seconds > 0 else 0.0
-        base = {
-            semconv.LABEL_PIPELINE: _label(str(attributes.get(semconv.PIPELINE_NAME, self._pipeline_name))),
-            semconv.LABEL_NODE: name,
-            semconv.LABEL_LAYER: layer,
-        }
-        with_status = {**base, semconv.LABEL_STATUS: status}
         with self._lock:
             figures = self._figures_locked(name)
             figures.duration_ms = seconds * 1000.0
@@ -572,7 +648,7 @@ class MetricsManager(SpanProcessor):
                     self._cache_misses += 1
         for sink in self._sinks:  # one failing provider (e.g. the app's) must not stop the others
             try:
-                sink.node_duration.record(seconds, with_status)
+                sink.node_duration.record(seconds, labels.with_status)
                 sink.memory.set(memory, base)
                 if failed:
                     error_type = str(attributes.get(semconv.ERROR_TYPE, "unknown"))

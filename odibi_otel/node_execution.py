@@ -102,7 +102,7 @@ def run_node(plan: NodePlan, run: RunContext, links: Sequence[Link]) -> NodeOutc
                 step.name, dict(zip(step.input_keys, inputs, strict=True)), start_ns
             ),
         )
-    notify_start(run.listeners, span, plan.span_name, attributes, links, start_ns)
+    notify_start(run.listeners, "node", span, plan.span_name, attributes, links, start_ns)
     token = otel_context.attach(trace.set_span_in_context(span, run.parent_context))
     outputs: dict[str, pd.DataFrame] = {}
     fingerprints: dict[str, str | None] = {}
@@ -144,7 +144,7 @@ def run_node(plan: NodePlan, run: RunContext, links: Sequence[Link]) -> NodeOutc
         end_attributes.update(lineage_attributes or {})
     _end_span(span, end_attributes, status, error, end_ns)
     attributes.update(end_attributes)
-    notify_end(run.listeners, span, plan.span_name, attributes, links, status, start_ns, end_ns)
+    notify_end(run.listeners, "node", span, plan.span_name, attributes, links, status, start_ns, end_ns)
     if error is not None and not isinstance(error, Exception):
         raise error
     return NodeOutcome(

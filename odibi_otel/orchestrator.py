@@ -190,7 +190,7 @@ class _Run:
             set_status_on_exception=False,
         )
         tracker = self._start_tracker(run_id, span, start_ns)
-        notify_start(listeners, span, span_name, attributes, (), start_ns)
+        notify_start(listeners, "pipeline", span, span_name, attributes, (), start_ns)
         run = RunContext(
             run_id=run_id,
             tracer=tracer,
@@ -220,7 +220,7 @@ class _Run:
             span.set_status(status)
         span.end(end_time=end_ns)
         attributes.update(end_attributes)
-        notify_end(listeners, span, span_name, attributes, (), status, start_ns, end_ns)
+        notify_end(listeners, "pipeline", span, span_name, attributes, (), status, start_ns, end_ns)
         wait_for_hooks = getattr(orchestrator.event_bus, "wait_for_async", None)
         pending: list[str] = []
         if callable(wait_for_hooks):  # an interrupted run does not wait for slow hooks

@@ -33,6 +33,7 @@ from odibi_otel.semconv import (
 __all__ = [
     "SpanDeduplicator",
     "SpanListener",
+    "SpanView",
     "notify_end",
     "notify_start",
     "odibi_span_kind",
@@ -53,8 +54,22 @@ class SpanListener(Protocol):
         """Called after a pipeline or node span ended."""
 
 
+class SpanView(ReadableSpan):
+    """A snapshot of one of the orchestrator's spans, made for its listeners.
+
+    ``odibi_kind`` (``"pipeline"`` or ``"node"``) is known when the snapshot is made, so
+    :func:`odibi_span_kind` does not have to work it out from the name and attributes again for
+    every listener and event.
+    """
+
+    def __init__(self, odibi_kind: str, **fields: Any) -> None:
+        super().__init__(**fields)
+        self.odibi_kind = odibi_kind
+
+
 def notify_start(
     listeners: Sequence[SpanListener],
+    kind: str,
     span: trace.Span,
     name: str,
     attributes: Mapping[str, AttributeValue],
@@ -64,13 +79,14 @@ def notify_start(
     """Call ``on_start`` of each listener with a snapshot of ``span``; failures are contained."""
     if not listeners:
         return
-    view = _snapshot(span, name, attributes, links, None, start_ns, None)
+    view = _snapshot(kind, span, name, attributes, links, None, start_ns, None)
     for listener in listeners:
         call_safely(type(listener).__name__ + ".on_start", listener.on_start, view, None)
 
 
 def notify_end(
     listeners: Sequence[SpanListener],
+    kind: str,
     span: trace.Span,
     name: str,
     attributes: Mapping[str, AttributeValue],
@@ -82,12 +98,13 @@ def notify_end(
     """Call ``on_end`` of each listener with a snapshot of the ended ``span``; failures are contained."""
     if not listeners:
         return
-    view = _snapshot(span, name, attributes, links, status, start_ns, end_ns)
+    view = _snapshot(kind, span, name, attributes, links, status, start_ns, end_ns)
     for listener in listeners:
         call_safely(type(listener).__name__ + ".on_end", listener.on_end, view)
 
 
 def _snapshot(
+    kind: str,
     span: trace.Span,
     name: str,
     attributes: Mapping[str, AttributeValue],
@@ -95,7 +112,7 @@ def _snapshot(
     status: Status | None,
     start_ns: int,
     end_ns: int | None,
-) -> ReadableSpan:
+) -> SpanView:
     """A ``ReadableSpan`` of the facts the orchestrator gave ``span``, for its listeners.
 
     Also when the real span records them: its attributes sit behind the SDK's locked
@@ -103,7 +120,8 @@ def _snapshot(
     the listeners read about 35 of them per node. When the span records nothing (sampled out,
     no-op tracing) the snapshot is the only record of them.
     """
-    return ReadableSpan(
+    return SpanView(
+        kind,
         name=name,
         context=span.get_span_context(),
         resource=getattr(span, "resource", None) or _NO_RESOURCE,  # None would detect one anew
@@ -118,6 +136,8 @@ def _snapshot(
 
 def odibi_span_kind(span: Any) -> str | None:
     """``"pipeline"`` or ``"node"`` for spans odibi_otel made, ``None`` for anyone else's (cheap)."""
+    if type(span) is SpanView:
+        return span.odibi_kind
     name = span.name
     if name.startswith(NODE_SPAN_PREFIX):
         kind = "node"

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from odibi_otel.schema_diff import column_label, frame_schema, merge_schemas, schema_diff
+from odibi_otel.schema_diff import column_label, column_labels, frame_schema, merge_schemas, schema_diff
 
 
 @pytest.mark.parametrize(
@@ -241,3 +241,19 @@ def test_schema_diff_does_not_modify_its_arguments() -> None:
     schema_diff(before, after)
     assert before == {"a": "int64"}
     assert after == {"a": "float64", "b": "str"}
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        pytest.param(pd.Index(["a", "b", "ü"]), id="default-str"),
+        pytest.param(pd.Index(["a", None, "c"], dtype="str"), id="str-with-null"),
+        pytest.param(pd.Index(["a", "b"], dtype="string[pyarrow]"), id="arrow-string"),
+        pytest.param(pd.Index(["a", 1, 2.5], dtype=object), id="object"),
+        pytest.param(pd.Index([3, 1, 2]), id="int"),
+        pytest.param(pd.MultiIndex.from_tuples([("a", 1), ("b", 2)]), id="multiindex"),
+    ],
+)
+def test_column_labels_agree_with_the_column_index(columns: pd.Index) -> None:
+    frame = pd.DataFrame(np.zeros((2, len(columns))), columns=columns)
+    assert column_labels(frame) == [column_label(column) for column in frame.columns.tolist()]
