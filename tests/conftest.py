@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 import textwrap
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +16,19 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+
+def node_spans_by_step(spans: Iterable[ReadableSpan]) -> dict[str, ReadableSpan]:
+    """odibi_otel's node spans by step name (fails if a step has two spans)."""
+    nodes = [span for span in spans if span.name.startswith("node ")]
+    by_name = {span.name.removeprefix("node "): span for span in nodes}
+    assert len(by_name) == len(nodes), [span.name for span in nodes]
+    return by_name
+
+
+def pipeline_spans_of(spans: Iterable[ReadableSpan]) -> list[ReadableSpan]:
+    """odibi_otel's pipeline spans among ``spans``."""
+    return [span for span in spans if span.name.startswith("pipeline ")]
 
 
 @dataclass
@@ -29,7 +42,7 @@ class Tracing:
         return list(self.exporter.get_finished_spans())
 
     def pipeline_spans(self) -> list[ReadableSpan]:
-        return [span for span in self.spans() if span.name.startswith("pipeline ")]
+        return pipeline_spans_of(self.spans())
 
     def pipeline_span(self) -> ReadableSpan:
         (span,) = self.pipeline_spans()
@@ -37,10 +50,7 @@ class Tracing:
 
     def node_spans(self) -> dict[str, ReadableSpan]:
         """Node spans by step name (fails if a step has two spans)."""
-        nodes = [span for span in self.spans() if span.name.startswith("node ")]
-        by_name = {span.name.removeprefix("node "): span for span in nodes}
-        assert len(by_name) == len(nodes), [span.name for span in nodes]
-        return by_name
+        return node_spans_by_step(self.spans())
 
     def clear(self) -> None:
         self.exporter.clear()

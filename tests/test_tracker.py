@@ -31,6 +31,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import odibi_otel.tracker as tracker_module
 from odibi_otel import Orchestrator, Step
 from odibi_otel.tracker import PII_PATTERN, REDACTED, Tracker, TrackerConfig
+from tests.conftest import node_spans_by_step, pipeline_spans_of
 
 SNAPSHOT_EVENT = "odibi.lineage.snapshot"
 RUN_EVENT = "odibi.lineage.run"
@@ -50,13 +51,10 @@ class Otel:
         return list(self.span_exporter.get_finished_spans())
 
     def node_spans(self) -> dict[str, ReadableSpan]:
-        nodes = [span for span in self.spans() if span.name.startswith("node ")]
-        by_name = {span.name.removeprefix("node "): span for span in nodes}
-        assert len(by_name) == len(nodes)
-        return by_name
+        return node_spans_by_step(self.spans())
 
     def pipeline_span(self) -> ReadableSpan:
-        (span,) = [span for span in self.spans() if span.name.startswith("pipeline ")]
+        (span,) = pipeline_spans_of(self.spans())
         return span
 
     def logs(self) -> list[ReadableLogRecord]:

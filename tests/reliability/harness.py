@@ -41,6 +41,7 @@ from prometheus_client.samples import Sample
 from odibi_otel import EventBus, MetricsManager, Orchestrator, Step, StoryGenerator
 from odibi_otel.event_bus import EVENTS
 from odibi_otel.file_exporter import OtlpJsonFile
+from tests.conftest import node_spans_by_step, pipeline_spans_of
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).with_name("odibi-otel")
@@ -115,13 +116,10 @@ class Observed:
         return list(self.span_exporter.get_finished_spans())
 
     def node_spans(self) -> dict[str, ReadableSpan]:
-        nodes = [span for span in self.spans() if span.name.startswith("node ")]
-        by_name = {str(span.attributes["odibi.node.name"]): span for span in nodes}
-        assert len(by_name) == len(nodes), "a node has two spans"
-        return by_name
+        return node_spans_by_step(self.spans())
 
     def pipeline_span(self) -> ReadableSpan:
-        (span,) = [span for span in self.spans() if span.name.startswith("pipeline ")]
+        (span,) = pipeline_spans_of(self.spans())
         return span
 
     def logs(self) -> list[ReadableLogRecord]:
