@@ -28,7 +28,7 @@ t2 = time.perf_counter()
 from odibi_otel import Orchestrator, Step
 t3 = time.perf_counter()
 from odibi_otel import EventBus, MetricsManager, StoryGenerator
-from odibi_otel.file_exporter import OtlpJsonFile
+from odibi_otel.otel.otlp_json import OtlpJsonFile
 t4 = time.perf_counter()
 print(json.dumps([t1 - t0, t2 - t1, t3 - t2, t4 - t3]))
 """

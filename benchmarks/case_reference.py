@@ -13,7 +13,7 @@ noise on a shared 2-core machine (about ±20%).
 
 Also reported, nearly free of that noise: odibi_otel's own time in each instrumented run, i.e.
 the run's wall time (flush included) minus the time spent inside the nodes' work (pandas reading,
-computing, writing: timed by wrapping ``node_execution._do_work``, which does exactly the work
+computing, writing: timed by wrapping ``_node_execution._do_work``, which does exactly the work
 the bare functions do), over the bare run. It leaves out indirect costs (caches, allocator) that
 the paired ratio includes.
 """
@@ -35,8 +35,8 @@ MIN_PAIRS = 25
 
 @contextmanager
 def timed_node_work(spent: list[float]) -> Iterator[None]:
-    """Add the wall time of every node's work (``node_execution._do_work``) to ``spent[0]``."""
-    from odibi_otel import node_execution
+    """Add the wall time of every node's work (``_node_execution._do_work``) to ``spent[0]``."""
+    from odibi_otel.pipeline import _node_execution as node_execution
 
     original: Callable[..., Any] = node_execution._do_work
 

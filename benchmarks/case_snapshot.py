@@ -70,8 +70,8 @@ def _takes_sizes(tracker_class: type) -> bool:
 
 def run(settings: Settings) -> CaseResult:
     from odibi_otel import Step
-    from odibi_otel.datasize import estimate_frame_bytes
-    from odibi_otel.tracker import Tracker, TrackerConfig
+    from odibi_otel.engines._pandas_size import estimate_frame_bytes
+    from odibi_otel.lineage.tracker import Tracker, TrackerConfig
 
     rows = 50_000 if settings.quick else 5_000_000
     result = CaseResult(3, f"Snapshot cost vs rows: {rows:,}-row frame, 3 object string columns + 2 numeric")

@@ -218,7 +218,7 @@ class Telemetry:
 
     The SDK set-up of "everything on": ``TracerProvider`` + ``BatchSpanProcessor`` and
     ``LoggerProvider`` + ``BatchLogRecordProcessor``, both into an
-    :class:`~odibi_otel.file_exporter.OtlpJsonFile`.
+    :class:`~odibi_otel.otel.otlp_json.OtlpJsonFile`.
     """
 
     def __init__(self, path: Path) -> None:
@@ -228,7 +228,7 @@ class Telemetry:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        from odibi_otel.file_exporter import OtlpJsonFile
+        from odibi_otel.otel.otlp_json import OtlpJsonFile
 
         resource = Resource.create({"service.name": "odibi-benchmarks"})
         self.path = path
@@ -307,7 +307,7 @@ class NoopTelemetry:
 
 def noop_event_bus() -> Any:
     """An EventBus with one no-op hook registered for every event."""
-    from odibi_otel.event_bus import EVENTS, EventBus
+    from odibi_otel.events.bus import EVENTS, EventBus
 
     bus = EventBus()
     for event in EVENTS:

@@ -24,7 +24,8 @@ from pathlib import Path
 import pandas as pd
 
 from odibi_otel import Orchestrator, Step, StoryGenerator, configure
-from odibi_otel.telemetry_file import list_runs, read_telemetry_file
+from odibi_otel.lineage import list_runs
+from odibi_otel.otel.otlp_json import read_telemetry_file
 
 
 def write_readings(folder: Path) -> Path:

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from odibi_otel import MetricsManager, Orchestrator, Step, StoryGenerator, configure
-from odibi_otel.tracker import PII_PATTERN, TrackerConfig
+from odibi_otel.lineage.tracker import PII_PATTERN, TrackerConfig
 
 CUSTOMERS = pd.DataFrame(
     {

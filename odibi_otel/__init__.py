@@ -11,9 +11,9 @@ works as usual.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from odibi_otel._internal.lazy import lazy_attributes
 from odibi_otel._version import __version__
 from odibi_otel.errors import (
     CycleError,
@@ -27,54 +27,64 @@ from odibi_otel.errors import (
     PipelineValidationError,
     StepFieldError,
     StoryInputError,
+    TelemetryFileError,
     UnknownStepTypeError,
     UnsupportedEngineError,
 )
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
-    from odibi_otel.configuration import TelemetryHandle, configure
-    from odibi_otel.dag import Dag, build_dag
-    from odibi_otel.event_bus import EventBus, EventPriority
-    from odibi_otel.metrics_manager import MetricsManager, MetricType
-    from odibi_otel.orchestrator import Orchestrator
-    from odibi_otel.pipeline_file import PipelineDefinition, load_pipeline
-    from odibi_otel.step import Step
-    from odibi_otel.story_generator import StoryGenerator
-    from odibi_otel.validation import validate_steps
+    from odibi_otel._internal.safety import telemetry_failures
+    from odibi_otel.events.bus import EventBus, EventPriority
+    from odibi_otel.events.hooks import (
+        cleanup_dir,
+        dashboard_poster,
+        min_rows_alert,
+        slack_message,
+        webhook_notifier,
+    )
+    from odibi_otel.lineage.tracker import PII_PATTERN, REDACTED, Tracker, TrackerConfig
+    from odibi_otel.metrics.manager import MetricsManager, MetricType
+    from odibi_otel.pipeline.dag import Dag, build_dag
+    from odibi_otel.pipeline.orchestrator import Orchestrator
+    from odibi_otel.pipeline.pipeline_file import PipelineDefinition, load_pipeline
+    from odibi_otel.pipeline.step import Step
+    from odibi_otel.pipeline.validation import validate_steps
+    from odibi_otel.setup import TelemetryHandle, configure
+    from odibi_otel.story.generator import StoryGenerator
 
 #: Public name → the module that defines it, imported on first use.
 _LAZY: dict[str, str] = {
-    "TelemetryHandle": "odibi_otel.configuration",
-    "configure": "odibi_otel.configuration",
-    "Dag": "odibi_otel.dag",
-    "build_dag": "odibi_otel.dag",
-    "EventBus": "odibi_otel.event_bus",
-    "EventPriority": "odibi_otel.event_bus",
-    "MetricsManager": "odibi_otel.metrics_manager",
-    "MetricType": "odibi_otel.metrics_manager",
-    "Orchestrator": "odibi_otel.orchestrator",
-    "PipelineDefinition": "odibi_otel.pipeline_file",
-    "load_pipeline": "odibi_otel.pipeline_file",
-    "Step": "odibi_otel.step",
-    "StoryGenerator": "odibi_otel.story_generator",
-    "validate_steps": "odibi_otel.validation",
+    "telemetry_failures": "odibi_otel._internal.safety",
+    "EventBus": "odibi_otel.events.bus",
+    "EventPriority": "odibi_otel.events.bus",
+    "cleanup_dir": "odibi_otel.events.hooks",
+    "dashboard_poster": "odibi_otel.events.hooks",
+    "min_rows_alert": "odibi_otel.events.hooks",
+    "slack_message": "odibi_otel.events.hooks",
+    "webhook_notifier": "odibi_otel.events.hooks",
+    "PII_PATTERN": "odibi_otel.lineage.config",
+    "REDACTED": "odibi_otel.lineage.config",
+    "Tracker": "odibi_otel.lineage.tracker",
+    "TrackerConfig": "odibi_otel.lineage.config",
+    "MetricsManager": "odibi_otel.metrics.manager",
+    "MetricType": "odibi_otel.metrics.manager",
+    "Dag": "odibi_otel.pipeline.dag",
+    "build_dag": "odibi_otel.pipeline.dag",
+    "Orchestrator": "odibi_otel.pipeline.orchestrator",
+    "PipelineDefinition": "odibi_otel.pipeline.pipeline_file",
+    "load_pipeline": "odibi_otel.pipeline.pipeline_file",
+    "Step": "odibi_otel.pipeline.step",
+    "validate_steps": "odibi_otel.pipeline.validation",
+    "TelemetryHandle": "odibi_otel.setup._configure",
+    "configure": "odibi_otel.setup._configure",
+    "StoryGenerator": "odibi_otel.story.generator",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups are plain attribute reads
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
-
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = [
+    "PII_PATTERN",
+    "REDACTED",
     "CycleError",
     "Dag",
     "DuplicateOutputError",
@@ -95,12 +105,21 @@ __all__ = [
     "StepFieldError",
     "StoryGenerator",
     "StoryInputError",
+    "TelemetryFileError",
     "TelemetryHandle",
+    "Tracker",
+    "TrackerConfig",
     "UnknownStepTypeError",
     "UnsupportedEngineError",
     "__version__",
     "build_dag",
+    "cleanup_dir",
     "configure",
+    "dashboard_poster",
     "load_pipeline",
+    "min_rows_alert",
+    "slack_message",
+    "telemetry_failures",
     "validate_steps",
+    "webhook_notifier",
 ]

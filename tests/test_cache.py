@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from odibi_otel import Orchestrator, Step, load_pipeline
-from odibi_otel.cache import NodeCache, content_fingerprint
+from odibi_otel.pipeline.cache import NodeCache, content_fingerprint
 
 if TYPE_CHECKING:
     from tests.conftest import Tracing

@@ -29,7 +29,7 @@ def pipeline(tmp_path: Path) -> Path:
 
 def _run(pipeline: Path, out: Path, *options: str) -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "odibi_otel.cli", "run", str(pipeline), "--out", str(out), *options],
+        [sys.executable, "-m", "odibi_otel.cli.main", "run", str(pipeline), "--out", str(out), *options],
         capture_output=True,
         text=True,
         timeout=120,

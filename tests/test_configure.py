@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import odibi_otel
-from odibi_otel.configuration import build_resource
+from odibi_otel.setup._configure import build_resource
 
 pytestmark = pytest.mark.integration
 
@@ -312,7 +312,7 @@ def test_sdk_disabled_sets_nothing_up_and_pipelines_still_run(
 ) -> None:
     out = run_script(
         """\
-        from odibi_otel.run_folder import run_to_folder
+        from odibi_otel.cli.run_folder import run_to_folder
 
         handle = odibi_otel.configure(
             otlp_endpoint="http://127.0.0.1:9", prometheus_port=0, spans_file="never.jsonl"
@@ -481,7 +481,7 @@ def test_run_to_folder_twice_in_one_process_exports_both_runs(
 ) -> None:
     out = run_script(
         """\
-        from odibi_otel.run_folder import run_to_folder
+        from odibi_otel.cli.run_folder import run_to_folder
 
         first = run_to_folder(STEPS, "first", "out1")
         second = run_to_folder(STEPS, "second", "out2")

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from odibi_otel import Orchestrator, Step
-from odibi_otel.atomic import atomic_path, write_text_atomic
-from odibi_otel.dataio import read_frame, write_frame
+from odibi_otel._internal.atomic import atomic_path, write_text_atomic
+from odibi_otel.engines._pandas_io import read_frame, write_frame
 
 if TYPE_CHECKING:
     from tests.conftest import Tracing

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from odibi_otel import datasize
-from odibi_otel.datasize import SAMPLE_SIZE, estimate_frame_bytes
+from odibi_otel.engines import _pandas_size as datasize
+from odibi_otel.engines._pandas_size import SAMPLE_SIZE, estimate_frame_bytes
 
 
 def deep(frame: pd.DataFrame) -> int:

@@ -21,9 +21,10 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import Status, StatusCode
 
 import odibi_otel
-from odibi_otel import EventBus, EventPriority, Orchestrator, Step, semconv
-from odibi_otel.event_bus import EVENTS, HOOK_ERRORS_METRIC
-from odibi_otel.run_registry import forget_run, lookup_tracker, register_run
+from odibi_otel import EventBus, EventPriority, Orchestrator, Step
+from odibi_otel.events.bus import EVENTS, HOOK_ERRORS_METRIC
+from odibi_otel.lineage._run_registry import forget_run, lookup_tracker, register_run
+from odibi_otel.otel import semconv
 
 COMMON_KEYS = {"event_type", "timestamp", "pipeline_name", "run_id", "trace_id", "span_id"}
 NODE_KEYS = COMMON_KEYS | {"step_name", "layer", "type"}

@@ -18,7 +18,13 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from odibi_otel import EventBus, EventPriority, Orchestrator, Step
-from odibi_otel.hooks import cleanup_dir, dashboard_poster, min_rows_alert, slack_message, webhook_notifier
+from odibi_otel.events.hooks import (
+    cleanup_dir,
+    dashboard_poster,
+    min_rows_alert,
+    slack_message,
+    webhook_notifier,
+)
 
 
 @dataclass

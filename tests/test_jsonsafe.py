@@ -1,4 +1,4 @@
-"""JSON-safe sample values: every conversion rule of ``odibi_otel.jsonsafe``, table-driven."""
+"""JSON-safe sample values: every conversion rule of ``odibi_otel._internal.jsonsafe``, table-driven."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from odibi_otel.jsonsafe import MAX_ITEMS, MAX_STRING, json_safe, truncate_text
+from odibi_otel._internal.jsonsafe import MAX_ITEMS, MAX_STRING, json_safe, truncate_text
 
 PARIS = dt.timezone(dt.timedelta(hours=1))
 

@@ -17,9 +17,10 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client.parser import text_string_to_metric_families
 
-from odibi_otel import EventBus, MetricsManager, MetricType, Orchestrator, Step, semconv
-from odibi_otel import metrics_manager as metrics_module
-from odibi_otel.safety import telemetry_failures
+from odibi_otel import EventBus, MetricsManager, MetricType, Orchestrator, Step
+from odibi_otel._internal.safety import telemetry_failures
+from odibi_otel.metrics import manager as metrics_module
+from odibi_otel.otel import semconv
 
 if TYPE_CHECKING:
     from tests.conftest import Tracing

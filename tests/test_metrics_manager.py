@@ -42,9 +42,10 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 
 import odibi_otel
-from odibi_otel import MetricsManager, MetricType, Orchestrator, Step, semconv
-from odibi_otel.metrics_manager import DEFAULT_CARDINALITY_LIMIT
-from odibi_otel.prometheus_server import DEFAULT_HOST, DEFAULT_PORT, resolve_endpoint
+from odibi_otel import MetricsManager, MetricType, Orchestrator, Step
+from odibi_otel.metrics.manager import DEFAULT_CARDINALITY_LIMIT
+from odibi_otel.metrics.server import DEFAULT_HOST, DEFAULT_PORT, resolve_endpoint
+from odibi_otel.otel import semconv
 
 if TYPE_CHECKING:
     from tests.conftest import Tracing

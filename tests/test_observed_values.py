@@ -7,7 +7,7 @@ import threading
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from odibi_otel.observed_values import ObservedValues
+from odibi_otel.metrics._observed_values import ObservedValues
 
 
 def points(values: ObservedValues) -> dict[frozenset[tuple[str, str]], float]:

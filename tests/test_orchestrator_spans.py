@@ -18,7 +18,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import odibi_otel
 from odibi_otel import NodeOutputError, Orchestrator, Step
-from odibi_otel.datasize import estimate_frame_bytes
+from odibi_otel.engines._pandas_size import estimate_frame_bytes
 
 if TYPE_CHECKING:
     from tests.conftest import Tracing

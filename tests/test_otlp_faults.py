@@ -313,7 +313,7 @@ def test_configure_shutdown_is_bounded_by_the_export_timeout(tmp_path: Path) -> 
             import pandas as pd
             import odibi_otel
             from odibi_otel import Orchestrator, Step
-            from odibi_otel.safety import telemetry_failures
+            from odibi_otel._internal.safety import telemetry_failures
 
             handle = odibi_otel.configure(
                 otlp_endpoint="http://127.0.0.1:{hole.port}", otlp_protocol="grpc", export_timeout=1.0

@@ -135,7 +135,7 @@ def _run_cli(
 ) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "OTEL_METRIC_EXPORT_INTERVAL": "500", **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "odibi_otel.cli", "run", str(pipeline), "--out", str(out), *args],
+        [sys.executable, "-m", "odibi_otel.cli.main", "run", str(pipeline), "--out", str(out), *args],
         capture_output=True,
         text=True,
         timeout=120,

@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from odibi_otel.errors import OdibiError, TelemetryFileError
-from odibi_otel.otlp_json import (
+from odibi_otel.otel.otlp_json import (
     STATUS_CODE_ERROR,
     DecodedSpan,
     decode_lines,

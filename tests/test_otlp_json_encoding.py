@@ -1,6 +1,6 @@
 """The direct OTLP/JSON text encoder against the reference: OTel's protobuf encoders + MessageToDict.
 
-``odibi_otel.otlp_json_encoding`` writes JSON text itself for speed. What it must write is what the
+``odibi_otel.otel.otlp_json`` writes JSON text itself for speed. What it must write is what the
 protobuf JSON mapping of the official OTLP encoders gives, with ids as lowercase hex (the OTLP/JSON
 rule). These tests build that reference from the same SDK objects and compare, byte for byte
 where the field order is defined (it is: protobuf JSON lists fields in field-number order).
@@ -40,7 +40,7 @@ from opentelemetry.trace import (
     set_span_in_context,
 )
 
-from odibi_otel.otlp_json_encoding import encode_logs_line, encode_spans_line
+from odibi_otel.otel.otlp_json import encode_logs_line, encode_spans_line
 
 
 def reference(message: Any, resources_key: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from odibi_otel.otlp_settings import (
+from odibi_otel.setup.otlp_settings import (
     DEFAULT_EXPORT_TIMEOUT_S,
     OtlpConfigurationError,
     parse_headers,

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from odibi_otel.process_memory import recent_resident_memory_bytes, resident_memory_bytes
+from odibi_otel.metrics._process_memory import recent_resident_memory_bytes, resident_memory_bytes
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
 

@@ -23,7 +23,8 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from odibi_otel import MetricsManager, Orchestrator, Step, semconv
+from odibi_otel import MetricsManager, Orchestrator, Step
+from odibi_otel.otel import semconv
 
 if TYPE_CHECKING:
     from tests.conftest import Tracing

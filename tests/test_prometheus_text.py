@@ -1,4 +1,4 @@
-"""The fast exposition (``odibi_otel.prometheus_text``) is the exporter's, byte for byte, and cached.
+"""The fast exposition (``odibi_otel.metrics.prometheus_text``) is the exporter's, byte for byte, and cached.
 
 Every comparison puts OpenTelemetry's ``PrometheusMetricReader`` (with its own registry) on the
 same meter provider as the reader under test, so both see the same measurements, and compares
@@ -28,8 +28,7 @@ from prometheus_client.openmetrics.exposition import generate_latest as openmetr
 from prometheus_client.parser import text_string_to_metric_families
 
 from odibi_otel import MetricsManager, MetricType, Orchestrator, Step
-from odibi_otel.prometheus_server import MetricsServer
-from odibi_otel.prometheus_text import (
+from odibi_otel.metrics.prometheus_text import (
     CONTENT_TYPE_OPENMETRICS,
     CONTENT_TYPE_TEXT,
     MetricsDataCollector,
@@ -37,6 +36,7 @@ from odibi_otel.prometheus_text import (
     PrometheusRenderer,
     wants_openmetrics,
 )
+from odibi_otel.metrics.server import MetricsServer
 from tests.conftest import Tracing
 from tests.test_prometheus_format import check_metrics
 

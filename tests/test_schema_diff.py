@@ -1,4 +1,4 @@
-"""Schemas of frames and their differences: ``odibi_otel.schema_diff``, table-driven."""
+"""Schemas of frames and their differences: ``odibi_otel.lineage.schema_diff``, table-driven."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from odibi_otel.schema_diff import column_label, column_labels, frame_schema, merge_schemas, schema_diff
+from odibi_otel.engines._pandas_describe import column_label, column_labels, frame_schema
+from odibi_otel.lineage.schema_diff import merge_schemas, schema_diff
 
 
 @pytest.mark.parametrize(

@@ -30,8 +30,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 import odibi_otel
 from odibi_otel import EventBus, Orchestrator, Step
 from odibi_otel.errors import StoryInputError
-from odibi_otel.file_exporter import OtlpJsonFile
-from odibi_otel.story_generator import KIND_CODES, StoryGenerator, script_json
+from odibi_otel.otel.otlp_json import OtlpJsonFile
+from odibi_otel.story.generator import KIND_CODES, StoryGenerator, script_json
 
 PAYLOAD = "<script>window.__xss=1</script>"
 ERROR_MESSAGE = "amount <b>negative</b> for id 2"
@@ -412,7 +412,7 @@ def test_rendering_is_deterministic(run: Run) -> None:
 
 
 def test_template_ships_inside_the_package() -> None:
-    assert (resources.files("odibi_otel") / "templates" / "story.html.j2").is_file()
+    assert (resources.files("odibi_otel.story") / "templates" / "story.html.j2").is_file()
 
 
 # -- bad input -------------------------------------------------------------------------------------
@@ -468,13 +468,13 @@ def test_malformed_otlp_line_names_the_file_and_line(tmp_path: Path) -> None:
     assert caught.value.source.endswith("run.jsonl")
 
 
-# -- OTLP/JSON input detection (with a stand-in for odibi_otel.telemetry_file) ---------------------
+# -- OTLP/JSON input detection (with a stand-in for odibi_otel.lineage.from_telemetry) ---------------------
 
 
 @pytest.fixture()
 def fake_telemetry_file(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     calls: list[Path] = []
-    module = types.ModuleType("odibi_otel.telemetry_file")
+    module = types.ModuleType("odibi_otel.lineage.from_telemetry")
 
     def lineage_from_otlp_file(path: Any) -> dict[str, Any]:
         calls.append(Path(path))
@@ -497,7 +497,7 @@ def fake_telemetry_file(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
         }
 
     module.lineage_from_otlp_file = lineage_from_otlp_file  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "odibi_otel.telemetry_file", module)
+    monkeypatch.setitem(sys.modules, "odibi_otel.lineage.from_telemetry", module)
     return calls
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from odibi_otel.errors import OdibiError, StoryInputError
-from odibi_otel.story_model import (
+from odibi_otel.story.model import (
     MODE_PIPELINE,
     MODE_TIMELINE,
     NODE_WIDTH,

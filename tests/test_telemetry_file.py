@@ -24,16 +24,14 @@ from opentelemetry.trace import Status, StatusCode
 
 from odibi_otel import Orchestrator, Step
 from odibi_otel.errors import TelemetryFileError
-from odibi_otel.file_exporter import OtlpJsonFile
-from odibi_otel.telemetry_file import (
+from odibi_otel.lineage.from_telemetry import (
     STEP_INDEX_ATTRIBUTE,
-    TelemetryData,
     lineage_from_otlp_file,
     lineage_from_telemetry,
     list_runs,
-    read_telemetry_file,
 )
-from odibi_otel.tracker import TrackerConfig
+from odibi_otel.lineage.tracker import TrackerConfig
+from odibi_otel.otel.otlp_json import OtlpJsonFile, TelemetryData, read_telemetry_file
 
 SECRET = "planted-secret-7f3a"
 

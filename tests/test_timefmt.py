@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from odibi_otel.timefmt import iso_utc
+from odibi_otel._internal.timefmt import iso_utc
 
 
 def reference(time_ns: int) -> str:

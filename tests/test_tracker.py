@@ -28,9 +28,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-import odibi_otel.tracker as tracker_module
+import odibi_otel.lineage._snapshot as snapshot_module
 from odibi_otel import Orchestrator, Step
-from odibi_otel.tracker import PII_PATTERN, REDACTED, Tracker, TrackerConfig
+from odibi_otel.lineage import PII_PATTERN, REDACTED, Tracker, TrackerConfig
 from tests.conftest import node_spans_by_step, pipeline_spans_of
 
 SNAPSHOT_EVENT = "odibi.lineage.snapshot"
@@ -698,13 +698,13 @@ def test_sample_conversion_is_bounded_and_happens_after_the_run(
     otel: Otel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     conversions = [0]
-    real_json_safe = tracker_module.json_safe
+    real_json_safe = snapshot_module.json_safe
 
     def counting(value: Any, *args: Any) -> Any:
         conversions[0] += 1
         return real_json_safe(value, *args)
 
-    monkeypatch.setattr(tracker_module, "json_safe", counting)
+    monkeypatch.setattr(snapshot_module, "json_safe", counting)
 
     def run_with(rows: int) -> int:
         conversions[0] = 0

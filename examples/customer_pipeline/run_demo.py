@@ -32,8 +32,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import format_trace_id
 
-from odibi_otel import OdibiError, Orchestrator, load_pipeline, semconv
-from odibi_otel.atomic import write_text_atomic
+from odibi_otel import OdibiError, Orchestrator, load_pipeline
+from odibi_otel._internal.atomic import write_text_atomic
+from odibi_otel.otel import semconv
 
 HERE = Path(__file__).resolve().parent
 PIPELINE_FILE = HERE / "pipeline.yaml"

@@ -39,8 +39,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from odibi_otel import EventBus, MetricsManager, Orchestrator, Step, StoryGenerator
-from odibi_otel.event_bus import EVENTS
-from odibi_otel.file_exporter import OtlpJsonFile
+from odibi_otel.events.bus import EVENTS
+from odibi_otel.otel.otlp_json import OtlpJsonFile
 from tests.conftest import node_spans_by_step, pipeline_spans_of
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@
   text truncated) → :meth:`StoryGenerator.generate_story` writes a story or raises
   :class:`StoryInputError` naming the file and, for a field, the place.
 * OTLP/JSON telemetry files: real lines mutated (wrong types, bad ids, random JSON, truncation)
-  → :mod:`odibi_otel.telemetry_file` raises only :class:`TelemetryFileError` naming the file and
+  → :mod:`odibi_otel.lineage.from_telemetry` raises only :class:`TelemetryFileError` naming the file and
   the line, the story only :class:`StoryInputError`.
 
 Hand-picked bad files are tested in ``tests/test_pipeline_file.py``, ``tests/test_story_model.py``,
@@ -34,8 +34,8 @@ from hypothesis import strategies as st
 
 from odibi_otel import OdibiError, Orchestrator, PipelineValidationError, Step, StoryGenerator, load_pipeline
 from odibi_otel.errors import StoryInputError, TelemetryFileError
-from odibi_otel.file_exporter import OtlpJsonFile
-from odibi_otel.telemetry_file import lineage_from_otlp_file, read_telemetry_file
+from odibi_otel.lineage.from_telemetry import lineage_from_otlp_file
+from odibi_otel.otel.otlp_json import OtlpJsonFile, read_telemetry_file
 
 pytestmark = pytest.mark.reliability
 

@@ -20,7 +20,7 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 from odibi_otel import Step, StoryGenerator
-from odibi_otel.telemetry_file import lineage_from_otlp_file
+from odibi_otel.lineage.from_telemetry import lineage_from_otlp_file
 
 from .harness import Observed, run_cli, write_pipeline
 

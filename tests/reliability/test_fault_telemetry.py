@@ -33,8 +33,8 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.trace import StatusCode
 
 from odibi_otel import EventBus, EventPriority, MetricsManager, Orchestrator, Step
-from odibi_otel.event_bus import EVENTS
-from odibi_otel.safety import telemetry_failures
+from odibi_otel._internal.safety import telemetry_failures
+from odibi_otel.events.bus import EVENTS
 
 from .harness import Observed
 

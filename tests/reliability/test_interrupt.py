@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.trace import StatusCode
 
 from odibi_otel import Step
-from odibi_otel.telemetry_file import lineage_from_otlp_file
+from odibi_otel.lineage.from_telemetry import lineage_from_otlp_file
 
 from .harness import Observed, run_cli, write_pipeline
 

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from odibi_otel import Step, StoryGenerator
-from odibi_otel.telemetry_file import lineage_from_otlp_file
+from odibi_otel.lineage.from_telemetry import lineage_from_otlp_file
 
 from .harness import Observed
 
@@ -144,11 +144,11 @@ SAMPLE_FRAMES = {
 
 @pytest.mark.parametrize("label", list(SAMPLE_FRAMES))
 def test_tracker_sample_equals_pandas_row_slice_as_objects(label: str) -> None:
-    from odibi_otel.tracker import _sample_rows
+    from odibi_otel.engines._pandas_describe import head_values
 
     frame = SAMPLE_FRAMES[label]()
     expected = frame.iloc[:5].to_numpy(dtype=object, copy=True)
-    got = _sample_rows(frame, 5)
+    got = head_values(frame, 5)
     assert got.shape == expected.shape and got.dtype == object
     assert [[(type(v), repr(v)) for v in row] for row in got] == [
         [(type(v), repr(v)) for v in row] for row in expected

@@ -20,12 +20,12 @@ from typing import Any
 import pandas as pd
 import pytest
 
-import odibi_otel.atomic as atomic
-import odibi_otel.dataio as dataio
+import odibi_otel._internal.atomic as atomic
+import odibi_otel.engines._pandas_io as dataio
 from odibi_otel import MetricsManager, Orchestrator, Step, StoryGenerator
-from odibi_otel.cache import NodeCache
-from odibi_otel.dataio import write_frame
-from odibi_otel.run_folder import OutputFolderError, check_output_folder
+from odibi_otel.cli.run_folder import OutputFolderError, check_output_folder
+from odibi_otel.engines._pandas_io import write_frame
+from odibi_otel.pipeline.cache import NodeCache
 
 from .harness import run_cli, run_python, write_pipeline
 
@@ -61,7 +61,7 @@ class _HalfWriter:
 
 @pytest.fixture()
 def full_disk(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
-    """Make every atomic write (files written through ``odibi_otel.atomic``) fail half-way."""
+    """Make every atomic write (files written through ``odibi_otel._internal.atomic``) fail half-way."""
 
     def install() -> None:
         real_open = builtins.open
@@ -209,7 +209,7 @@ def test_full_disk_while_the_cli_writes_its_artifacts(tmp_path: Path) -> None:
     code = """
         import builtins, errno, os, sys
         from pathlib import Path
-        import odibi_otel.atomic as atomic
+        import odibi_otel._internal.atomic as atomic
         from odibi_otel.cli import main
 
         real_open = builtins.open

@@ -34,7 +34,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import odibi_otel
 from odibi_otel import MetricsManager, Orchestrator, Step, StoryGenerator
-from odibi_otel.telemetry_file import lineage_from_otlp_file
+from odibi_otel.lineage.from_telemetry import lineage_from_otlp_file
 
 from .harness import Observed, run_python
 
@@ -351,8 +351,8 @@ REDACTION_RUN = """
     metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
 
     from odibi_otel import load_pipeline
-    from odibi_otel.run_folder import run_to_folder
-    from odibi_otel.tracker import PII_PATTERN, TrackerConfig
+    from odibi_otel.cli.run_folder import run_to_folder
+    from odibi_otel.lineage.tracker import PII_PATTERN, TrackerConfig
 
     pipeline, out, dump = sys.argv[1:4]
     name, steps = load_pipeline(pipeline)

@@ -1,0 +1,225 @@
+"""Running a pipeline with full observability into one folder (what ``odibi-otel run`` does).
+
+The folder receives ``story.html``, ``lineage.json``, ``metrics.json``,
+``metrics_prometheus.txt``, ``telemetry.jsonl`` (spans and log events as OTLP/JSON lines) and
+``odibi.log.jsonl`` (the run's log as JSON lines). They are written also when the run fails, and
+when it is interrupted (with status ``interrupted``). Every file is written atomically except the
+two append-only line files.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from rich.console import Console
+from rich.text import Text
+
+from odibi_otel.cli._json_logging import json_lines_handler
+from odibi_otel.cli._progress import RunProgress
+from odibi_otel.errors import OdibiError
+from odibi_otel.events.bus import EventBus
+from odibi_otel.lineage.tracker import Tracker, TrackerConfig
+from odibi_otel.metrics.manager import MetricsManager
+from odibi_otel.pipeline.orchestrator import Orchestrator
+from odibi_otel.pipeline.step import Step
+from odibi_otel.setup._configure import TelemetryHandle, configure
+from odibi_otel.story.model import check_trace_url_template
+
+__all__ = ["ARTIFACTS", "OutputFolderError", "RunReport", "check_output_folder", "run_to_folder"]
+
+#: Artifact kind → file name inside the output folder.
+ARTIFACTS: Final = {
+    "story": "story.html",
+    "lineage": "lineage.json",
+    "metrics": "metrics.json",
+    "prometheus": "metrics_prometheus.txt",
+    "telemetry": "telemetry.jsonl",
+    "log": "odibi.log.jsonl",
+}
+
+_logger = logging.getLogger("odibi_otel")
+
+
+class OutputFolderError(OdibiError, OSError):
+    """The output folder cannot be created or written to."""
+
+
+@dataclass
+class RunReport:
+    """The result of :func:`run_to_folder`: the orchestrator's result and the files written."""
+
+    result: dict[str, Any]
+    artifacts: dict[str, Path] = field(default_factory=dict)
+    prometheus_url: str | None = None
+
+
+def check_output_folder(folder: str | os.PathLike[str]) -> Path:
+    """Create ``folder`` if needed and prove it is writable, before anything runs."""
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except (OSError, ValueError) as exc:  # ValueError: a path the OS cannot take (NUL byte)
+        reason = getattr(exc, "strerror", None) or exc
+        raise OutputFolderError(f"output folder {str(path)!r} is not writable: {reason}") from exc
+    return path
+
+
+def run_to_folder(
+    steps: Sequence[Step],
+    pipeline_name: str,
+    out_dir: str | os.PathLike[str],
+    *,
+    max_workers: int = 1,
+    enable_cache: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
+    otlp_endpoint: str | None = None,
+    otlp_protocol: str | None = None,
+    prometheus_port: int | None = None,
+    prometheus_host: str | None = None,
+    trace_url: str | None = None,
+    tracker_config: TrackerConfig | None = None,
+    event_bus: EventBus | None = None,
+    console: Console | None = None,
+    export_timeout: float | None = None,
+) -> RunReport:
+    """Run ``steps`` with spans, metrics, events, lineage and story, writing every artifact to ``out_dir``.
+
+    OpenTelemetry is set up with :func:`~odibi_otel.configure` (which keeps providers the
+    application already set). Raises :class:`OutputFolderError` before running if ``out_dir``
+    is not writable; re-raises ``KeyboardInterrupt`` after writing the artifacts.
+    """
+    if trace_url is not None:  # a bad template fails now, not after the run
+        check_trace_url_template(trace_url)
+    folder = check_output_folder(out_dir)
+    paths = {kind: folder / name for kind, name in ARTIFACTS.items()}
+    log_handler = json_lines_handler(paths["log"])
+    _logger.addHandler(log_handler)
+    previous_level = _logger.level
+    if _logger.level == logging.NOTSET or _logger.level > logging.INFO:
+        _logger.setLevel(logging.INFO)  # the log file gets the run's INFO records
+    try:
+        handle = configure(
+            otlp_endpoint=otlp_endpoint,
+            otlp_protocol=otlp_protocol,
+            prometheus_port=prometheus_port,
+            prometheus_host=prometheus_host,
+            spans_file=paths["telemetry"],
+            export_timeout=export_timeout,
+            default_service_name=pipeline_name,
+        )
+    except BaseException:
+        _detach(log_handler, previous_level)
+        raise
+    # With OTEL_SDK_DISABLED nothing is global: a local manager still gives metrics.json.
+    manager = handle.metrics_manager or MetricsManager(pipeline_name=pipeline_name)
+    bus = event_bus or EventBus()
+    report = RunReport(result={}, prometheus_url=handle.prometheus_url)
+    try:
+        orchestrator = Orchestrator(
+            steps,
+            enable_tracker=True,
+            tracker_config=tracker_config,
+            metrics_manager=manager,
+            event_bus=bus,
+            enable_cache=enable_cache,
+            cache_dir=cache_dir if cache_dir is not None else folder / ".odibi_cache",
+            max_workers=max_workers,
+            pipeline_name=pipeline_name,
+            # configure()'s providers (the application's own when it had some); explicit, so a
+            # second run in one process uses live providers, not the first run's shut-down ones
+            tracer_provider=None if handle.disabled else handle.tracer_provider,
+            logger_provider=None if handle.disabled else handle.logger_provider,
+        )
+    except BaseException:
+        _close(handle, manager, log_handler, previous_level)
+        raise
+    if console is not None and report.prometheus_url:
+        console.print(Text(f"serving /metrics at {report.prometheus_url} during the run"), soft_wrap=True)
+    progress = RunProgress([step.name for step in orchestrator.steps], console)
+    progress.attach(bus)
+    interrupted = True
+    try:
+        with progress:
+            report.result = orchestrator.execute()
+        interrupted = False
+        _logger.info(
+            "pipeline %s finished: %s",
+            pipeline_name,
+            "success" if report.result["success"] else "failed",
+            extra={"run_id": report.result["run_id"], "trace_id": report.result["trace_id"]},
+        )
+    finally:
+        try:
+            report.artifacts, failures = _write_artifacts(
+                orchestrator.last_tracker, manager, handle, paths, trace_url
+            )
+        finally:
+            _close(handle, manager, log_handler, previous_level)
+        # an interrupt propagating wins over a failed artifact (already logged)
+        if failures and not interrupted:
+            raise failures[0]
+    return report
+
+
+def _write_artifacts(
+    tracker: Tracker | None,
+    manager: MetricsManager,
+    handle: TelemetryHandle,
+    paths: dict[str, Path],
+    trace_url: str | None,
+) -> tuple[dict[str, Path], list[OSError]]:
+    """Write every artifact; one that fails (full disk, ...) does not keep the others from trying."""
+    from odibi_otel.story.generator import StoryGenerator
+
+    writers: list[tuple[tuple[str, ...], Callable[[], object]]] = [
+        (("metrics",), lambda: manager.save_to_file(paths["metrics"])),
+        (("prometheus",), lambda: manager.export_prometheus(paths["prometheus"])),
+    ]
+    if tracker is not None:
+        story = StoryGenerator(trace_url_template=trace_url)
+
+        def lineage_and_story() -> None:
+            tracker.export_lineage(paths["lineage"])
+            story.generate_story(paths["lineage"], paths["story"])
+
+        writers.append((("lineage", "story"), lineage_and_story))
+    written: dict[str, Path] = {}
+    failures: list[OSError] = []
+    for kinds, write in writers:
+        try:
+            write()
+        except OSError as exc:
+            _logger.error("odibi_otel: could not write %s: %s", " and ".join(kinds), exc)
+            failures.append(exc)  # the previous file, if any, is left whole (atomic writes)
+            continue
+        written.update({kind: paths[kind] for kind in kinds})
+    if handle.telemetry_file is not None:
+        written["telemetry"] = paths["telemetry"]
+    written["log"] = paths["log"]
+    return written, failures
+
+
+def _close(
+    handle: TelemetryHandle, manager: MetricsManager, log_handler: logging.Handler, previous_level: int
+) -> None:
+    try:
+        handle.shutdown()  # bounded by the export timeout
+        if manager is not handle.metrics_manager:
+            manager.shutdown()
+    finally:
+        _detach(log_handler, previous_level)
+
+
+def _detach(log_handler: logging.Handler, previous_level: int) -> None:
+    _logger.removeHandler(log_handler)
+    log_handler.close()
+    if _logger.level == logging.INFO:
+        _logger.setLevel(previous_level)

@@ -1,0 +1,115 @@
+"""The engine interface: what the orchestrator and the tracker need from a dataframe library.
+
+An engine reads and writes frames by file extension, tells a frame from anything else, and
+describes a frame cheaply (rows, columns, size, schema, a small sample) for spans, metrics and
+lineage. Everything above this interface is engine-agnostic; adding an engine means one new
+module implementing :class:`Engine` and one line in :data:`ENGINES`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+from odibi_otel.errors import UnsupportedEngineError
+
+__all__ = [
+    "ENGINES",
+    "FILE_FORMATS",
+    "Engine",
+    "FrameDescription",
+    "file_format",
+    "get_engine",
+]
+
+#: File extension → format name, for ``read`` and ``write`` steps.
+FILE_FORMATS: Final[Mapping[str, str]] = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+
+#: Engine name → ``"module:attribute"`` of its instance, imported on first use.
+ENGINES: Final[Mapping[str, str]] = {
+    "pandas": "odibi_otel.engines.pandas_engine:PANDAS",
+}
+
+
+def file_format(path: str | os.PathLike[str]) -> str | None:
+    """The format name for ``path``'s extension, or ``None`` when it is not supported."""
+    return FILE_FORMATS.get(Path(path).suffix.lower())
+
+
+@dataclass(frozen=True, slots=True)
+class FrameDescription:
+    """One frame as lineage records it: counts, schema and the first rows.
+
+    Attributes:
+        rows: Row count.
+        labels: Each column's name as text, in order.
+        schema: ``{column: type name}``; a repeated column name gets a ``#2``, ``#3`` suffix.
+        sample: The first rows as a detached 2-D object array (rows by columns), or ``None`` when
+            no sample was asked for.
+    """
+
+    rows: int
+    labels: list[str]
+    schema: dict[str, str]
+    sample: Any | None
+
+
+class Engine(Protocol):
+    """A dataframe library as the orchestrator and tracker use it.
+
+    Implementations must be safe to call from several threads at once (nodes run in parallel)
+    and must never hold on to the frames they are given.
+    """
+
+    #: The name ``Orchestrator(engine_type=...)`` selects the engine by.
+    name: str
+    #: What the engine's frames are called in error messages, e.g. ``"DataFrame"``.
+    frame_type_name: str
+
+    def read(self, path: Path, params: Mapping[str, Any] | None) -> Any:
+        """Read the file ``path`` in the format its extension names; ``params`` go to the reader."""
+
+    def write(self, frame: Any, path: Path, params: Mapping[str, Any] | None) -> None:
+        """Write ``frame`` to ``path`` in the format its extension names, atomically."""
+
+    def is_frame(self, value: object) -> bool:
+        """Whether ``value`` is one of the engine's frames."""
+
+    def row_count(self, frame: Any) -> int:
+        """Rows of ``frame``."""
+
+    def column_count(self, frame: Any) -> int:
+        """Columns of ``frame``."""
+
+    def size_bytes(self, frame: Any) -> int:
+        """Estimated bytes ``frame`` holds in memory, without work proportional to its rows."""
+
+    def describe(self, frame: Any, sample_rows: int) -> FrameDescription:
+        """Rows, column labels, schema and (when ``sample_rows`` > 0) the first rows of ``frame``."""
+
+
+def get_engine(name: str) -> Engine:
+    """The engine called ``name``.
+
+    Raises:
+        UnsupportedEngineError: There is no such engine.
+    """
+    target = ENGINES.get(name) if isinstance(name, str) else None
+    if target is None:
+        raise UnsupportedEngineError(
+            f"engine_type {name!r} is not supported; supported engines: {', '.join(ENGINES)}"
+        )
+    module_name, _, attribute = target.partition(":")
+    engine: Engine = getattr(importlib.import_module(module_name), attribute)
+    return engine

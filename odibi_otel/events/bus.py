@@ -1,0 +1,456 @@
+"""EventBus: automation hooks fired from the pipeline's own spans.
+
+The bus is an OpenTelemetry SDK :class:`~opentelemetry.sdk.trace.SpanProcessor`. The start of a
+``pipeline <name>`` span fires ``pipeline_start``, the start of a ``node <step>`` span fires
+``node_start``; their end fires ``node_complete`` / ``node_error`` and ``pipeline_complete`` /
+``pipeline_error`` (``*_error`` when the span's status is ERROR). Hook payloads are read back from
+the span (attributes, timestamps, status), so a hook sees exactly what the trace records.
+
+Use it either way, or both at once:
+
+* ``Orchestrator(event_bus=bus)``: the orchestrator calls the bus for its spans, even when tracing
+  is sampled out;
+* ``provider.add_span_processor(bus)``: the bus sees every span of that provider and fires only for
+  odibi_otel's pipeline and node spans, ignoring the application's other spans.
+
+A span that reaches the bus both ways fires its events once. See ``docs/events.md``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, Final, TypeVar
+
+from opentelemetry import context as otel_context
+from opentelemetry import metrics
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.trace import StatusCode
+
+from odibi_otel._internal.timefmt import iso_utc
+from odibi_otel.lineage._run_registry import lookup_tracker
+from odibi_otel.otel import semconv
+from odibi_otel.otel._span_listeners import SpanDeduplicator, odibi_span_kind
+
+__all__ = [
+    "EVENTS",
+    "HOOK_ERRORS_METRIC",
+    "HOOK_EVENT_ATTRIBUTE",
+    "HOOK_NAME_ATTRIBUTE",
+    "NODE_COMPLETE",
+    "NODE_ERROR",
+    "NODE_START",
+    "PIPELINE_COMPLETE",
+    "PIPELINE_ERROR",
+    "PIPELINE_START",
+    "EventBus",
+    "EventPriority",
+    "Hook",
+]
+
+PIPELINE_START: Final = "pipeline_start"
+PIPELINE_COMPLETE: Final = "pipeline_complete"
+PIPELINE_ERROR: Final = "pipeline_error"
+NODE_START: Final = "node_start"
+NODE_COMPLETE: Final = "node_complete"
+NODE_ERROR: Final = "node_error"
+
+#: Every event a hook can be registered for.
+EVENTS: Final = (PIPELINE_START, PIPELINE_COMPLETE, PIPELINE_ERROR, NODE_START, NODE_COMPLETE, NODE_ERROR)
+
+#: Counter of hook calls that raised, with the two attributes below.
+HOOK_ERRORS_METRIC: Final = "odibi.hook.errors"
+HOOK_EVENT_ATTRIBUTE: Final = "odibi.hook.event"
+HOOK_NAME_ATTRIBUTE: Final = "odibi.hook.name"
+
+#: A hook: called with the event payload (a fresh dict per call); its return value is ignored.
+Hook = Callable[[dict[str, Any]], object]
+HookT = TypeVar("HookT", bound=Callable[..., Any])
+
+# Span keys remembered per phase (start / end) to fire each event once when a span reaches the bus
+# twice (orchestrator and provider). The two calls are adjacent on one thread, so a small window
+# is enough; it bounds memory however long the process runs.
+_DEDUPE_WINDOW: Final = 4096
+
+_logger = logging.getLogger("odibi_otel.event_bus")
+
+
+class EventPriority(IntEnum):
+    """Order in which hooks of one event run: lower values first."""
+
+    CRITICAL = 1
+    HIGH = 2
+    MEDIUM = 3
+    LOW = 4
+
+
+@dataclass(frozen=True)
+class _Registration:
+    event: str
+    callback: Hook
+    priority: EventPriority
+    async_execution: bool
+    name: str
+    sequence: int
+
+
+@dataclass(frozen=True)
+class _Pending:
+    description: str
+    run_id: str | None
+
+
+class EventBus(SpanProcessor):
+    """Runs registered hooks when odibi_otel pipeline and node spans start and end.
+
+    Args:
+        meter_provider: Provider of the ``odibi.hook.errors`` counter; default: the global one of
+            the OpenTelemetry metrics API (read, never set).
+        max_async_workers: Threads running ``async_execution`` hooks.
+        async_timeout: Seconds :meth:`wait_for_async` (and so ``Orchestrator.execute()``) waits
+            for pending async hooks by default.
+    """
+
+    def __init__(
+        self,
+        *,
+        meter_provider: metrics.MeterProvider | None = None,
+        max_async_workers: int = 4,
+        async_timeout: float = 30.0,
+    ) -> None:
+        if not isinstance(max_async_workers, int) or isinstance(max_async_workers, bool):
+            raise TypeError(f"max_async_workers must be an int, got {type(max_async_workers).__name__}")
+        if max_async_workers < 1:
+            raise ValueError(f"max_async_workers must be >= 1, got {max_async_workers}")
+        if isinstance(async_timeout, bool) or not isinstance(async_timeout, (int, float)):
+            raise TypeError(f"async_timeout must be a number of seconds, got {async_timeout!r}")
+        if not async_timeout >= 0:
+            raise ValueError(f"async_timeout must be >= 0 seconds, got {async_timeout!r}")
+        self.max_async_workers = max_async_workers
+        self.async_timeout = float(async_timeout)
+        self._lock = threading.Lock()
+        self._hooks: dict[str, tuple[_Registration, ...]] = {event: () for event in EVENTS}
+        self._sequence = itertools.count()
+        self._started = SpanDeduplicator(_DEDUPE_WINDOW)
+        self._ended = SpanDeduplicator(_DEDUPE_WINDOW)
+        self._errors: Counter[tuple[str, str]] = Counter()
+        self._pending: dict[Future[None], _Pending] = {}
+        self._executor: ThreadPoolExecutor | None = None
+        self._shut_down = False
+        provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
+        meter = provider.get_meter(semconv.INSTRUMENTATION_SCOPE, semconv.INSTRUMENTATION_VERSION)
+        self._error_counter = meter.create_counter(
+            HOOK_ERRORS_METRIC, unit="{error}", description="Event hook calls that raised an exception"
+        )
+
+    # ----------------------------------------------------------------------------- registration
+
+    def register_hook(
+        self,
+        event: str,
+        callback: Hook,
+        priority: EventPriority | int = EventPriority.MEDIUM,
+        *,
+        async_execution: bool = False,
+        name: str | None = None,
+    ) -> None:
+        """Call ``callback(payload)`` each time ``event`` happens.
+
+        Args:
+            event: One of :data:`EVENTS`.
+            callback: Called with the payload dict (see ``docs/events.md``).
+            priority: An :class:`EventPriority` (or its value 1-4); lower runs first, and hooks of
+                equal priority run in registration order.
+            async_execution: Run the hook on the bus's thread pool instead of the thread that
+                ended the span; ``Orchestrator.execute()`` waits for it (up to ``async_timeout``).
+            name: Names the hook in logs and in the ``odibi.hook.errors`` metric; default: the
+                callback's qualified name.
+
+        Raises:
+            ValueError: ``event`` or ``priority`` is not a valid one.
+            TypeError: ``callback`` is not callable.
+        """
+        _check_event(event)
+        if not callable(callback):
+            raise TypeError(f"callback for {event!r} must be callable, got {type(callback).__name__}")
+        level = _check_priority(priority)
+        if name is not None and (not isinstance(name, str) or not name):
+            raise TypeError(f"name must be a non-empty string, got {name!r}")
+        with self._lock:
+            registration = _Registration(
+                event=event,
+                callback=callback,
+                priority=level,
+                async_execution=bool(async_execution),
+                name=name or _default_name(callback),
+                sequence=next(self._sequence),
+            )
+            hooks = (*self._hooks[event], registration)
+            self._hooks[event] = tuple(sorted(hooks, key=lambda item: (item.priority, item.sequence)))
+
+    def unregister_hook(self, event: str, callback: Hook) -> bool:
+        """Remove every registration of ``callback`` for ``event``; ``True`` if there was one.
+
+        Raises:
+            ValueError: ``event`` is not one of :data:`EVENTS`.
+        """
+        _check_event(event)
+        with self._lock:
+            hooks = self._hooks[event]
+            kept = tuple(item for item in hooks if not _same_callback(item.callback, callback))
+            self._hooks[event] = kept
+            return len(kept) != len(hooks)
+
+    def hook(
+        self,
+        event: str,
+        priority: EventPriority | int = EventPriority.MEDIUM,
+        *,
+        async_execution: bool = False,
+        name: str | None = None,
+    ) -> Callable[[HookT], HookT]:
+        """Decorator form of :meth:`register_hook`; returns the function unchanged.
+
+        Example::
+
+            @bus.hook("node_complete", priority=EventPriority.HIGH)
+            def log_rows(event_data): ...
+        """
+        _check_event(event)
+        _check_priority(priority)
+
+        def decorator(function: HookT) -> HookT:
+            self.register_hook(event, function, priority, async_execution=async_execution, name=name)
+            return function
+
+        return decorator
+
+    def hook_names(self, event: str) -> list[str]:
+        """Names of the hooks registered for ``event``, in the order they run."""
+        _check_event(event)
+        return [item.name for item in self._hooks[event]]
+
+    @property
+    def hook_errors(self) -> dict[tuple[str, str], int]:
+        """How many calls of each hook raised: ``{(event, hook name): count}``."""
+        with self._lock:
+            return dict(self._errors)
+
+    # ------------------------------------------------------------------- SpanProcessor interface
+
+    def on_start(self, span: Any, parent_context: otel_context.Context | None = None) -> None:
+        """Fire ``pipeline_start`` / ``node_start`` for an odibi_otel span; ignore other spans."""
+        try:
+            self._on_span(span, ended=False)
+        except Exception as exc:  # a processor must never raise into the traced code
+            _logger.warning("odibi_otel: EventBus.on_start failed: %s", exc, exc_info=exc)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """Fire the ``*_complete`` / ``*_error`` event of an ended odibi_otel span; ignore others."""
+        try:
+            self._on_span(span, ended=True)
+        except Exception as exc:
+            _logger.warning("odibi_otel: EventBus.on_end failed: %s", exc, exc_info=exc)
+
+    def shutdown(self) -> None:
+        """Stop firing events, wait up to ``async_timeout`` for async hooks, release the pool."""
+        with self._lock:
+            self._shut_down = True
+        self.wait_for_async()
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Wait for pending async hooks; ``False`` if some still run after ``timeout_millis``."""
+        return not self.wait_for_async(timeout_millis / 1000)
+
+    # -------------------------------------------------------------------------------- async hooks
+
+    def wait_for_async(self, timeout: float | None = None, *, run_id: str | None = None) -> list[str]:
+        """Wait for pending async hooks and report those still running.
+
+        Args:
+            timeout: Seconds to wait at most; default: the bus's ``async_timeout``.
+            run_id: Only wait for hooks fired by this run (default: all pending hooks).
+
+        Returns:
+            One description (``"<hook name> on <event> (run <run id>)"``) per hook still queued or
+            running when the timeout expired, in submission order; empty when all finished. Those
+            hooks are logged and left running, never waited on further.
+        """
+        limit = self.async_timeout if timeout is None else max(0.0, float(timeout))
+        with self._lock:
+            pending = {
+                future: item
+                for future, item in self._pending.items()
+                if run_id is None or item.run_id == run_id
+            }
+        if not pending:
+            return []
+        _, not_done = wait(pending, timeout=limit)
+        still = [item.description for future, item in pending.items() if future in not_done]
+        if still:
+            _logger.warning(
+                "odibi_otel: %d async hook(s) still running after %.3g s, not waited on: %s",
+                len(still),
+                limit,
+                "; ".join(still),
+            )
+        return still
+
+    # ------------------------------------------------------------------------------------ internal
+
+    def _on_span(self, span: ReadableSpan, *, ended: bool) -> None:
+        if self._shut_down:
+            return
+        kind = odibi_span_kind(span)
+        if kind is None:
+            return
+        if ended:
+            failed = span.status.status_code is StatusCode.ERROR
+            if kind == "node":
+                event = NODE_ERROR if failed else NODE_COMPLETE
+            else:
+                event = PIPELINE_ERROR if failed else PIPELINE_COMPLETE
+        else:
+            event = NODE_START if kind == "node" else PIPELINE_START
+        hooks = self._hooks[event]
+        if not hooks or not self._first_sighting(span, ended=ended):
+            return
+        payload = _build_payload(event, span)
+        for registration in hooks:
+            if registration.async_execution:
+                self._submit(registration, dict(payload))
+            else:
+                self._run_hook(registration, dict(payload))
+
+    def _first_sighting(self, span: ReadableSpan, *, ended: bool) -> bool:
+        return (self._ended if ended else self._started).first_time(span)
+
+    def _run_hook(self, registration: _Registration, payload: dict[str, Any]) -> None:
+        try:
+            registration.callback(payload)
+        except Exception as exc:
+            self._hook_failed(registration, exc)
+
+    def _hook_failed(self, registration: _Registration, exc: Exception) -> None:
+        key = (registration.event, registration.name)
+        with self._lock:
+            self._errors[key] += 1
+            first = self._errors[key] == 1
+        try:
+            self._error_counter.add(
+                1, {HOOK_EVENT_ATTRIBUTE: registration.event, HOOK_NAME_ATTRIBUTE: registration.name}
+            )
+        except Exception:  # a broken metrics pipeline must not hide the hook's error
+            _logger.debug("odibi_otel: could not record %s", HOOK_ERRORS_METRIC, exc_info=True)
+        if first:
+            _logger.warning(
+                "odibi_otel: hook %r on %s raised %s: %s; the pipeline and the other hooks go on. "
+                "Further errors of this hook on this event are counted (EventBus.hook_errors, "
+                "metric %s), not logged.",
+                registration.name,
+                registration.event,
+                type(exc).__name__,
+                exc,
+                HOOK_ERRORS_METRIC,
+                exc_info=exc,
+            )
+
+    def _submit(self, registration: _Registration, payload: dict[str, Any]) -> None:
+        run_id = payload.get("run_id")
+        description = f"{registration.name} on {registration.event} (run {run_id})"
+        with self._lock:
+            if self._shut_down:
+                return
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.max_async_workers, thread_name_prefix="odibi-hook")
+            future = self._executor.submit(self._run_hook, registration, payload)
+            self._pending[future] = _Pending(description, run_id if isinstance(run_id, str) else None)
+        future.add_done_callback(self._async_done)
+
+    def _async_done(self, future: Future[None]) -> None:
+        with self._lock:
+            self._pending.pop(future, None)
+
+
+def _build_payload(event: str, span: ReadableSpan) -> dict[str, Any]:
+    """The payload of ``event`` read from an odibi_otel ``span`` (see ``docs/events.md``)."""
+    attributes: Mapping[str, Any] = span.attributes or {}
+    context = span.context
+    started = event in (PIPELINE_START, NODE_START)
+    payload: dict[str, Any] = {
+        "event_type": event,
+        "timestamp": iso_utc(span.start_time if started else span.end_time),
+        "pipeline_name": attributes.get(semconv.PIPELINE_NAME),
+        "run_id": attributes.get(semconv.RUN_ID),
+        "trace_id": f"{context.trace_id if context is not None else 0:032x}",
+        "span_id": f"{context.span_id if context is not None else 0:016x}",
+    }
+    if event in (NODE_START, NODE_COMPLETE, NODE_ERROR):
+        payload["step_name"] = attributes.get(semconv.NODE_NAME)
+        payload["layer"] = attributes.get(semconv.NODE_LAYER)
+        payload["type"] = attributes.get(semconv.NODE_TYPE)
+    if event == NODE_COMPLETE:
+        payload["duration_ms"] = _duration_ms(span)
+        payload["row_count"] = attributes.get(semconv.NODE_ROWS_OUT, 0)
+        payload["column_count"] = attributes.get(semconv.NODE_COLUMNS_OUT, 0)
+        payload["cache_hit"] = bool(attributes.get(semconv.NODE_CACHE_HIT, False))
+        payload["data_size_bytes"] = attributes.get(semconv.NODE_OUTPUT_SIZE_BYTES, 0)
+    elif event in (NODE_ERROR, PIPELINE_ERROR):
+        payload["error_message"] = span.status.description or ""
+        payload["error_type"] = attributes.get(semconv.ERROR_TYPE)
+    elif event == PIPELINE_COMPLETE:
+        payload["duration_ms"] = _duration_ms(span)
+        payload["success"] = span.status.status_code is not StatusCode.ERROR
+        payload["nodes_total"] = attributes.get(semconv.PIPELINE_NODES_TOTAL, 0)
+        payload["nodes_succeeded"] = attributes.get(semconv.PIPELINE_NODES_SUCCEEDED, 0)
+        payload["nodes_failed"] = attributes.get(semconv.PIPELINE_NODES_FAILED, 0)
+        payload["nodes_skipped"] = attributes.get(semconv.PIPELINE_NODES_SKIPPED, 0)
+        payload["tracker"] = lookup_tracker(payload["run_id"])
+    return payload
+
+
+def _duration_ms(span: ReadableSpan) -> float:
+    if span.start_time is None or span.end_time is None:
+        return 0.0
+    return round((span.end_time - span.start_time) / 1e6, 3)
+
+
+def _check_event(event: object) -> None:
+    if event not in EVENTS:
+        raise ValueError(f"unknown event {event!r}; valid events: {', '.join(EVENTS)}")
+
+
+def _check_priority(priority: object) -> EventPriority:
+    if not isinstance(priority, bool) and isinstance(priority, int):
+        try:
+            return EventPriority(priority)
+        except ValueError:
+            pass
+    choices = ", ".join(f"{item.name}={item.value}" for item in EventPriority)
+    raise ValueError(f"priority must be an EventPriority ({choices}), got {priority!r}")
+
+
+def _same_callback(registered: Hook, callback: Hook) -> bool:
+    if registered is callback:
+        return True
+    try:
+        return bool(registered == callback)
+    except Exception:
+        return False
+
+
+def _default_name(callback: Hook) -> str:
+    name = getattr(callback, "__qualname__", None) or getattr(callback, "__name__", None)
+    if isinstance(name, str) and name:
+        return name
+    return type(callback).__qualname__

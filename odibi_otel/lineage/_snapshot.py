@@ -1,0 +1,151 @@
+"""What the tracker keeps per frame (:class:`Snapshot`) and per step (:class:`StepRecord`).
+
+Snapshot cost does not grow with row count: the engine gives counts, schema and a ``head`` copied
+into a small object array (so no view pins the parent frame). Sample values are converted to JSON
+only when the lineage document is built, off the per-node path. Redacted columns keep their name
+and type but their values are replaced with ``[REDACTED]`` when the sample is taken, so they reach
+no output at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from opentelemetry.trace import SpanContext
+
+from odibi_otel._internal.jsonsafe import json_safe, truncate_text
+from odibi_otel.engines.base import Engine
+from odibi_otel.lineage.config import REDACTED, TrackerConfig
+from odibi_otel.otel import semconv
+
+__all__ = ["Snapshot", "StepRecord", "TrackedStep", "row_delta"]
+
+
+class TrackedStep(Protocol):
+    """What the tracker reads of a step (:class:`odibi_otel.Step` has it all)."""
+
+    @property
+    def name(self) -> str:
+        """Unique step name."""
+
+    @property
+    def layer(self) -> str:
+        """Free-text layer."""
+
+    @property
+    def type(self) -> str:
+        """``read``, ``function`` or ``write`` (or another engine's step type)."""
+
+    @property
+    def value(self) -> Any:
+        """For a write step, its target (the written dataset's key in the lineage)."""
+
+    @property
+    def input_keys(self) -> tuple[str, ...]:
+        """The data keys the step consumes, in order."""
+
+    @property
+    def output_keys(self) -> tuple[str, ...]:
+        """The data keys the step produces."""
+
+
+class Snapshot:
+    """The shape of one frame at one point, with a small detached sample (any engine)."""
+
+    __slots__ = (
+        "_dict",
+        "columns",
+        "redacted",
+        "rows",
+        "sample_columns",
+        "sample_values",
+        "schema",
+        "size_bytes",
+    )
+
+    def __init__(
+        self, frame: Any, config: TrackerConfig, engine: Engine, size_bytes: int | None = None
+    ) -> None:
+        wanted = config.sample_rows if config.capture_samples else 0
+        description = engine.describe(frame, wanted)
+        labels = description.labels
+        self.rows = description.rows
+        self.columns = len(labels)
+        self.schema = description.schema
+        # the node already measured its outputs for its span: the same figure, not a second estimate
+        self.size_bytes = engine.size_bytes(frame) if size_bytes is None else size_bytes
+        self.redacted = [label for label in labels if config.is_redacted(label)]
+        self.sample_columns = labels
+        self.sample_values: Any | None = None  # a 2-D object array, rows x columns
+        self._dict: tuple[TrackerConfig, dict[str, Any]] | None = None  # see to_dict
+        values = description.sample
+        if values is not None:
+            for position, label in enumerate(labels):
+                if label in self.redacted:
+                    values[:, position] = REDACTED
+            self.sample_values = values
+
+    def to_dict(self, config: TrackerConfig) -> dict[str, Any]:
+        """The snapshot as the lineage document holds it, built once per config.
+
+        A snapshot is both its producer's "after" and each consumer's "before": every appearance
+        in a document is this one (JSON-safe, never modified) dict, so a run's lineage converts
+        each sample once and keeps one copy of it (fewer objects for the garbage collector).
+        """
+        cached = self._dict
+        if cached is not None and cached[0] is config:
+            return cached[1]
+        sample = None
+        if self.sample_values is not None:
+            limit = config.max_string_length
+            sample = {
+                "columns": [truncate_text(label, limit) for label in self.sample_columns],
+                "rows": [[json_safe(value, limit) for value in row] for row in self.sample_values],
+            }
+        document = {
+            "rows": self.rows,
+            "columns": self.columns,
+            "schema": self.schema,
+            "size_bytes": self.size_bytes,
+            "sample": sample,
+            "redacted_columns": self.redacted,
+        }
+        self._dict = (config, document)
+        return document
+
+
+class StepRecord:
+    """What the tracker learned about one step during the run."""
+
+    __slots__ = (
+        "after",
+        "before",
+        "cache_hit",
+        "diff",
+        "end_ns",
+        "error",
+        "span_context",
+        "start_ns",
+        "status",
+        "step",
+    )
+
+    def __init__(self, step: TrackedStep) -> None:
+        self.step = step
+        self.before: dict[str, Snapshot] = {}
+        self.after: dict[str, Snapshot] = {}
+        self.diff: dict[str, list[dict[str, str]]] | None = None
+        self.status = semconv.STATUS_SKIPPED
+        self.start_ns: int | None = None
+        self.end_ns: int | None = None
+        self.span_context: SpanContext | None = None
+        self.cache_hit: bool | None = None
+        self.error: dict[str, str] | None = None
+
+
+def row_delta(record: StepRecord) -> int:
+    """Rows out minus rows in of a step that succeeded (0 for a write step)."""
+    if record.step.type == "write":
+        return 0
+    rows_in = sum(s.rows for s in record.before.values())
+    return sum(s.rows for s in record.after.values()) - rows_in

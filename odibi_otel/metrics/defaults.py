@@ -1,0 +1,30 @@
+"""Process-wide defaults that :func:`odibi_otel.configure` installs for orchestrators.
+
+An ``Orchestrator`` built without ``metrics_manager`` uses the default manager, when one is set,
+so ``configure(prometheus_port=...)`` alone makes every pipeline's metrics appear on /metrics.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from odibi_otel.metrics.manager import MetricsManager
+
+__all__ = ["default_metrics_manager", "set_default_metrics_manager"]
+
+_lock = threading.Lock()
+_default: MetricsManager | None = None
+
+
+def default_metrics_manager() -> MetricsManager | None:
+    """The manager orchestrators use when none is passed (``None`` unless configured)."""
+    return _default
+
+
+def set_default_metrics_manager(manager: MetricsManager | None) -> None:
+    """Install (or with ``None`` remove) the default metrics manager."""
+    global _default
+    with _lock:
+        _default = manager

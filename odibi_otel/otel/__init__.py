@@ -1,0 +1,4 @@
+"""OpenTelemetry plumbing shared by every room: the telemetry contract (:mod:`.semconv`), which
+providers a run uses (:mod:`.providers`), the OTLP/JSON file format (:mod:`.otlp_json`), and the
+one module allowed to touch OpenTelemetry SDK internals (:mod:`._sdk_compat`).
+"""

@@ -1,0 +1,264 @@
+"""Running one node: its work (read / function / write, with the cache) inside its span.
+
+The node span is the single measurement of a node: its start and end timestamps give the
+duration every other signal reports, and its attributes carry the row counts, sizes and cache
+outcome that listeners (metrics, event hooks) read back from the ended span.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Link, SpanContext, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from odibi_otel._internal.safety import call_safely
+from odibi_otel.engines.base import Engine
+from odibi_otel.errors import NodeOutputError
+from odibi_otel.lineage.tracker import Tracker
+from odibi_otel.otel import semconv
+from odibi_otel.otel._span_listeners import SpanListener, notify_end, notify_start
+from odibi_otel.pipeline.cache import NodeCache, content_fingerprint, node_key, output_fingerprint
+from odibi_otel.pipeline.step import Step
+
+__all__ = ["NodeOutcome", "NodePlan", "RunContext", "error_type_name", "run_node"]
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    """Everything about a node that does not change between runs, prepared once."""
+
+    step: Step
+    function: Callable[..., Any] | None
+    span_name: str
+    attributes: Mapping[str, AttributeValue]
+    cache_key_part: str | None
+
+
+@dataclass
+class RunContext:
+    """Per-run state shared by the node executions of one ``execute()`` call."""
+
+    run_id: str
+    engine: Engine
+    tracer: trace.Tracer
+    parent_context: otel_context.Context
+    listeners: Sequence[SpanListener]
+    cache: NodeCache | None
+    tracker: Tracker | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    fingerprints: dict[str, str | None] = field(default_factory=dict)
+    producer_spans: dict[str, SpanContext] = field(default_factory=dict)
+
+
+@dataclass
+class NodeOutcome:
+    """What one node execution produced (or how it failed)."""
+
+    name: str
+    outputs: dict[str, Any]
+    fingerprints: dict[str, str | None]
+    span_context: SpanContext
+    duration_ms: float
+    cache_hit: bool
+    error: BaseException | None = None
+
+
+def error_type_name(exc: BaseException) -> str:
+    """The ``error.type`` value for ``exc``: the class name, qualified unless it is a builtin."""
+    cls = type(exc)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def run_node(plan: NodePlan, run: RunContext, links: Sequence[Link]) -> NodeOutcome:
+    """Execute ``plan``'s step inside its node span and report the outcome (never raises ``Exception``)."""
+    step = plan.step
+    inputs = [run.data[key] for key in step.input_keys]
+    attributes = dict(plan.attributes)
+    attributes[semconv.RUN_ID] = run.run_id
+    attributes[semconv.NODE_ROWS_IN] = sum(map(run.engine.row_count, inputs))
+    start_ns = time.time_ns()
+    span = run.tracer.start_span(
+        plan.span_name,
+        context=run.parent_context,
+        attributes=attributes,
+        links=links,
+        start_time=start_ns,
+        record_exception=False,
+        set_status_on_exception=False,
+    )
+    if run.tracker is not None:
+        tracker = run.tracker
+        call_safely(
+            "Tracker.node_started",
+            lambda: tracker.node_started(
+                step.name, dict(zip(step.input_keys, inputs, strict=True)), start_ns
+            ),
+        )
+    notify_start(run.listeners, "node", span, plan.span_name, attributes, links, start_ns)
+    token = otel_context.attach(trace.set_span_in_context(span, run.parent_context))
+    outputs: dict[str, Any] = {}
+    fingerprints: dict[str, str | None] = {}
+    cache_hit = False
+    error: BaseException | None = None
+    output_sizes: dict[str, int] = {}
+    try:
+        outputs, fingerprints, cache_hit = _compute(plan, run, inputs)
+        end_attributes = _output_attributes(run.engine, step, outputs, inputs, output_sizes)
+        status = Status(StatusCode.UNSET)  # instrumentation leaves success UNSET (OTel spec)
+    except BaseException as exc:  # recorded; re-raised below unless an Exception
+        error = exc
+        end_attributes = {
+            semconv.ERROR_TYPE: error_type_name(exc),
+            semconv.NODE_STATUS: semconv.STATUS_FAILED
+            if isinstance(exc, Exception)
+            else semconv.STATUS_INTERRUPTED,
+        }
+        status = Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}")
+    finally:
+        otel_context.detach(token)
+    if run.cache is not None and plan.cache_key_part is not None:
+        end_attributes[semconv.NODE_CACHE_HIT] = cache_hit
+    end_ns = time.time_ns()
+    if run.tracker is not None:
+        tracker = run.tracker
+        lineage_attributes = call_safely(
+            "Tracker.node_finished",
+            lambda: tracker.node_finished(
+                step.name,
+                outputs,
+                end_ns=end_ns,
+                span_context=span.get_span_context(),
+                cache_hit=end_attributes.get(semconv.NODE_CACHE_HIT),  # type: ignore[arg-type]
+                error=error,
+                output_sizes=output_sizes,
+            ),
+        )
+        end_attributes.update(lineage_attributes or {})
+    _end_span(span, end_attributes, status, error, end_ns)
+    attributes.update(end_attributes)
+    notify_end(run.listeners, "node", span, plan.span_name, attributes, links, status, start_ns, end_ns)
+    if error is not None and not isinstance(error, Exception):
+        raise error
+    return NodeOutcome(
+        name=step.name,
+        outputs=outputs,
+        fingerprints=fingerprints,
+        span_context=span.get_span_context(),
+        duration_ms=(end_ns - start_ns) / 1e6,
+        cache_hit=cache_hit,
+        error=error,
+    )
+
+
+def _end_span(
+    span: trace.Span,
+    attributes: dict[str, AttributeValue],
+    status: Status,
+    error: BaseException | None,
+    end_ns: int,
+) -> None:
+    span.set_attributes(attributes)
+    if error is not None:
+        span.record_exception(error, timestamp=end_ns)
+    if status.status_code is StatusCode.ERROR:
+        span.set_status(status)
+    span.end(end_time=end_ns)
+
+
+def _output_attributes(
+    engine: Engine,
+    step: Step,
+    outputs: Mapping[str, Any],
+    inputs: Sequence[Any],
+    output_sizes: dict[str, int],
+) -> dict[str, AttributeValue]:
+    """The span attributes of a successful node; fills ``output_sizes`` ({key: bytes}) for the tracker."""
+    if step.type == "write":
+        frames = list(inputs)
+        size = sum(map(engine.size_bytes, frames))
+    else:
+        frames = list(outputs.values())
+        output_sizes.update((key, engine.size_bytes(frame)) for key, frame in outputs.items())
+        size = sum(output_sizes.values())
+    return {
+        semconv.NODE_STATUS: semconv.STATUS_SUCCESS,
+        semconv.NODE_ROWS_OUT: sum(map(engine.row_count, frames)),
+        semconv.NODE_COLUMNS_OUT: sum(map(engine.column_count, frames)),
+        semconv.NODE_OUTPUT_SIZE_BYTES: size,
+    }
+
+
+def _compute(
+    plan: NodePlan, run: RunContext, inputs: list[Any]
+) -> tuple[dict[str, Any], dict[str, str | None], bool]:
+    step = plan.step
+    if run.cache is None:
+        return _do_work(plan, run.engine, inputs), {}, False
+    key = _cache_key(plan, run)
+    if key is None:
+        outputs = _do_work(plan, run.engine, inputs)
+        return outputs, {name: content_fingerprint(frame) for name, frame in outputs.items()}, False
+    fingerprints = {name: output_fingerprint(key, name) for name in step.output_keys}
+    cached = run.cache.load(key, step.output_keys)
+    if cached is not None:
+        return cached, fingerprints, True
+    outputs = _do_work(plan, run.engine, inputs)
+    run.cache.store(key, outputs)
+    return outputs, fingerprints, False
+
+
+def _cache_key(plan: NodePlan, run: RunContext) -> str | None:
+    if plan.cache_key_part is None:
+        return None
+    input_fingerprints = [run.fingerprints.get(key) for key in plan.step.input_keys]
+    if any(fingerprint is None for fingerprint in input_fingerprints):
+        return None
+    source: Path | None = plan.step.resolved_path() if plan.step.type == "read" else None
+    return node_key(plan.cache_key_part, source, input_fingerprints)  # type: ignore[arg-type]
+
+
+def _do_work(plan: NodePlan, engine: Engine, inputs: list[Any]) -> dict[str, Any]:
+    step = plan.step
+    if step.type == "read":
+        return {step.output_keys[0]: engine.read(step.resolved_path(), step.params)}
+    if step.type == "write":
+        engine.write(inputs[0], step.resolved_path(), step.params)
+        return {}
+    assert plan.function is not None
+    names = step.input_parameter_names
+    if names is None:
+        result = plan.function(*inputs, **step.keyword_params)
+    else:
+        result = plan.function(**dict(zip(names, inputs, strict=True)), **step.keyword_params)
+    return _outputs_from_result(engine, step, result)
+
+
+def _outputs_from_result(engine: Engine, step: Step, result: Any) -> dict[str, Any]:
+    expected = list(step.output_keys)
+    if engine.is_frame(result) and len(expected) == 1:
+        return {expected[0]: result}
+    if result is None and not expected:
+        return {}
+    if isinstance(result, Mapping) and set(result) == set(expected):
+        wrong = {k: type(v).__name__ for k, v in result.items() if not engine.is_frame(v)}
+        if not wrong:
+            return {key: result[key] for key in expected}
+        noun = engine.frame_type_name
+        raise NodeOutputError(f"step {step.name!r}: returned non-{noun} values for outputs {wrong}")
+    got = f"dict with keys {sorted(result)}" if isinstance(result, Mapping) else type(result).__name__
+    noun = engine.frame_type_name
+    want = (
+        "nothing (None)"
+        if not expected
+        else f"a {noun}"
+        if len(expected) == 1
+        else f"a dict of {noun}s with keys {expected}"
+    )
+    raise NodeOutputError(f"step {step.name!r}: returned {got}; its outputs {expected} need {want}")

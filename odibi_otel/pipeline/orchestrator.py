@@ -1,0 +1,382 @@
+"""The Orchestrator: runs a validated step DAG and makes the run an OpenTelemetry trace.
+
+One pipeline span (``pipeline <name>``) is the parent of one span per node execution
+(``node <step>``), in every worker thread. Nodes start as soon as their inputs are ready.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import time
+import uuid
+from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any, Final
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Link, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from odibi_otel._internal.safety import call_safely
+from odibi_otel.engines.base import ENGINES, get_engine
+from odibi_otel.errors import PipelineValidationError
+from odibi_otel.lineage._run_registry import forget_run, register_run
+from odibi_otel.lineage.tracker import Tracker, TrackerConfig
+from odibi_otel.metrics.defaults import default_metrics_manager
+from odibi_otel.otel import semconv
+from odibi_otel.otel._processor_guard import guard_tracer
+from odibi_otel.otel._span_listeners import SpanListener, notify_end, notify_start
+from odibi_otel.otel.providers import resolve_logger_provider, resolve_tracer_provider
+from odibi_otel.pipeline._node_execution import NodeOutcome, NodePlan, RunContext, error_type_name, run_node
+from odibi_otel.pipeline.cache import NodeCache, static_key_part
+from odibi_otel.pipeline.dag import Dag, build_dag
+from odibi_otel.pipeline.references import function_name, resolve_function
+from odibi_otel.pipeline.step import Step
+
+__all__ = ["SUPPORTED_ENGINES", "Orchestrator"]
+
+#: Names ``engine_type`` accepts.
+SUPPORTED_ENGINES: Final = tuple(ENGINES)
+
+
+class Orchestrator:
+    """Runs pandas pipeline steps as an OpenTelemetry trace.
+
+    The steps are validated when the orchestrator is built (graph, field types, function
+    references), so a broken pipeline fails before anything runs.
+
+    Args:
+        steps: The pipeline's :class:`~odibi_otel.Step` list.
+        engine_type: Only ``"pandas"``.
+        enable_tracker: Record lineage (schemas, row counts, samples) for the run.
+        metrics_manager: A :class:`~odibi_otel.MetricsManager` fed from the run's spans.
+        event_bus: An :class:`~odibi_otel.EventBus` whose hooks fire from the run's spans.
+        enable_cache: Reuse node outputs from ``cache_dir`` when nothing that decides them changed.
+        cache_dir: Folder of the node output cache.
+        max_workers: Nodes run at once; above 1 a node starts as soon as its inputs are ready.
+        pipeline_name: Names the pipeline span and labels every signal.
+        tracer_provider: Provider for the spans; default: the global one (never replaced).
+        fail_fast: Stop starting nodes after the first failure (nodes already running finish).
+        tracker_config: Sampling and redaction of the tracker (see :class:`TrackerConfig`).
+        logger_provider: Provider for the lineage log events; default: the global one if the
+            application set one, else the events are not emitted.
+    """
+
+    def __init__(
+        self,
+        steps: Iterable[Step],
+        engine_type: str = "pandas",
+        enable_tracker: bool = False,
+        metrics_manager: Any | None = None,
+        event_bus: Any | None = None,
+        enable_cache: bool = False,
+        cache_dir: str | os.PathLike[str] = ".odibi_cache",
+        max_workers: int = 1,
+        pipeline_name: str = "pipeline",
+        tracer_provider: trace.TracerProvider | None = None,
+        fail_fast: bool = True,
+        *,
+        tracker_config: TrackerConfig | None = None,
+        logger_provider: Any | None = None,
+    ) -> None:
+        engine = get_engine(engine_type)
+        if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
+            raise PipelineValidationError(f"max_workers must be an integer >= 1, got {max_workers!r}")
+        if not isinstance(pipeline_name, str) or not pipeline_name.strip():
+            raise PipelineValidationError(f"pipeline_name must be a non-empty string, got {pipeline_name!r}")
+        self.steps = list(steps)
+        self.engine_type = engine_type
+        #: The :class:`~odibi_otel.engines.Engine` that reads, writes and measures the frames.
+        self.engine = engine
+        self.enable_tracker = enable_tracker
+        self.metrics_manager = metrics_manager
+        self.event_bus = event_bus
+        self.enable_cache = enable_cache
+        self.cache_dir = cache_dir
+        self.max_workers = max_workers
+        self.pipeline_name = pipeline_name
+        self.tracer_provider = tracer_provider
+        self.fail_fast = fail_fast
+        self.tracker_config = tracker_config or TrackerConfig()
+        self.logger_provider = logger_provider
+        self.dag: Dag = build_dag(self.steps)
+        self._plans = {
+            name: _plan(step, pipeline_name, enable_cache) for name, step in self.dag.steps.items()
+        }
+        #: The tracker of the latest run, also when ``execute()`` was interrupted.
+        self.last_tracker: Tracker | None = None
+
+    def execute(self) -> dict[str, Any]:
+        """Run the pipeline once and return its result.
+
+        Returns:
+            ``success``, ``pipeline_name``, ``run_id``, ``trace_id`` (32 hex chars), ``span_id``,
+            ``duration_ms``, ``nodes_executed`` (count of nodes that ran), ``successful_nodes``,
+            ``failed_nodes``, ``skipped_nodes`` (lists of step names), ``cache_hits`` (list),
+            ``errors`` ({step: message}), ``outputs`` ({data key: DataFrame}) and ``tracker``.
+        """
+        return _Run(self).execute()
+
+    def _listeners(self) -> tuple[SpanListener, ...]:
+        metrics_manager = self.metrics_manager or default_metrics_manager()
+        return tuple(item for item in (metrics_manager, self.event_bus) if item is not None)
+
+
+def _plan(step: Step, pipeline_name: str, cacheable: bool) -> NodePlan:
+    function = resolve_function(step) if step.type == "function" else None
+    attributes: dict[str, AttributeValue] = {
+        semconv.PIPELINE_NAME: pipeline_name,
+        semconv.NODE_NAME: step.name,
+        semconv.NODE_LAYER: step.layer,
+        semconv.NODE_TYPE: step.type,
+        semconv.NODE_INPUTS: list(step.input_keys),
+        semconv.NODE_OUTPUTS: list(step.output_keys),
+    }
+    if function is not None:
+        attributes[semconv.CODE_FUNCTION_NAME] = function_name(function)
+    return NodePlan(
+        step=step,
+        function=function,
+        span_name=semconv.NODE_SPAN_PREFIX + step.name,
+        attributes=attributes,
+        cache_key_part=static_key_part(step, function) if cacheable else None,
+    )
+
+
+class _Run:
+    """One ``execute()`` call: scheduling, pipeline span and the result."""
+
+    def __init__(self, orchestrator: Orchestrator) -> None:
+        self.orchestrator = orchestrator
+        self.dag = orchestrator.dag
+        self.position = {name: index for index, name in enumerate(self.dag.order)}
+        self.waiting = {name: len(parents) for name, parents in self.dag.upstream.items()}
+        self.ready: list[tuple[int, str]] = []
+        self.succeeded: list[str] = []
+        self.succeeded_set: set[str] = set()
+        self.failed: list[str] = []
+        self.skipped: set[str] = set()
+        self.cache_hits: list[str] = []
+        self.errors: dict[str, str] = {}
+        self.error_types: dict[str, str] = {}
+        self.interrupted: list[str] = []
+        self.stop_scheduling = False
+
+    def execute(self) -> dict[str, Any]:
+        orchestrator = self.orchestrator
+        provider = resolve_tracer_provider(orchestrator.tracer_provider)
+        # a span processor of the provider that raises must not break the run (nor hide the span
+        # from the processors after it): odibi_otel's spans go through a guarded copy of the tracer
+        tracer = guard_tracer(
+            provider.get_tracer(semconv.INSTRUMENTATION_SCOPE, semconv.INSTRUMENTATION_VERSION)
+        )
+        run_id = uuid.uuid4().hex
+        listeners = orchestrator._listeners()
+        span_name = semconv.PIPELINE_SPAN_PREFIX + orchestrator.pipeline_name
+        attributes: dict[str, AttributeValue] = {
+            semconv.PIPELINE_NAME: orchestrator.pipeline_name,
+            semconv.RUN_ID: run_id,
+            semconv.PIPELINE_NODES_TOTAL: len(self.dag.steps),
+            semconv.PIPELINE_MAX_WORKERS: orchestrator.max_workers,
+        }
+        start_ns = time.time_ns()
+        span = tracer.start_span(
+            span_name,
+            attributes=attributes,
+            start_time=start_ns,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+        tracker = self._start_tracker(run_id, span, start_ns)
+        notify_start(listeners, "pipeline", span, span_name, attributes, (), start_ns)
+        run = RunContext(
+            run_id=run_id,
+            engine=orchestrator.engine,
+            tracer=tracer,
+            parent_context=trace.set_span_in_context(span, otel_context.get_current()),
+            listeners=listeners,
+            cache=NodeCache(orchestrator.cache_dir) if orchestrator.enable_cache else None,
+            tracker=tracker,
+        )
+        interrupt: BaseException | None = None
+        try:
+            self._schedule(run)
+        except BaseException as exc:  # KeyboardInterrupt and the like: close the trace, re-raise
+            interrupt = exc
+        self.skipped.update(name for name in self.dag.order if not self._finished(name))
+        end_attributes = self._pipeline_end_attributes(interrupt)
+        status = (
+            Status(StatusCode.UNSET)
+            if not self.failed and interrupt is None
+            else Status(StatusCode.ERROR, self._pipeline_error_message(interrupt))
+        )
+        end_ns = time.time_ns()
+        if tracker is not None:
+            status_text = str(end_attributes[semconv.PIPELINE_STATUS])
+            call_safely("Tracker.run_finished", tracker.run_finished, status_text, end_ns)
+        span.set_attributes(end_attributes)
+        if status.status_code is StatusCode.ERROR:
+            span.set_status(status)
+        span.end(end_time=end_ns)
+        attributes.update(end_attributes)
+        notify_end(listeners, "pipeline", span, span_name, attributes, (), status, start_ns, end_ns)
+        wait_for_hooks = getattr(orchestrator.event_bus, "wait_for_async", None)
+        pending: list[str] = []
+        if callable(wait_for_hooks):  # an interrupted run does not wait for slow hooks
+            pending = list(wait_for_hooks(0 if interrupt is not None else None, run_id=run_id))
+        forget_run(run_id)
+        if interrupt is not None:
+            raise interrupt
+        result = self._result(run, span.get_span_context(), (end_ns - start_ns) / 1e6)
+        result["pending_hooks"] = pending
+        result["tracker"] = tracker
+        return result
+
+    def _start_tracker(self, run_id: str, span: trace.Span, start_ns: int) -> Tracker | None:
+        orchestrator = self.orchestrator
+        if not orchestrator.enable_tracker:
+            return None
+        tracker = Tracker(
+            orchestrator.pipeline_name,
+            run_id,
+            [self.dag.steps[name] for name in self.dag.order],
+            orchestrator.tracker_config,
+            logger_provider=resolve_logger_provider(orchestrator.logger_provider),
+            engine=orchestrator.engine,
+        )
+        orchestrator.last_tracker = tracker
+        context = span.get_span_context()
+        tracker.run_started(context.trace_id, context.span_id, start_ns)
+        register_run(run_id, tracker)
+        return tracker
+
+    def _schedule(self, run: RunContext) -> None:
+        for name in self.dag.order:
+            if self.waiting[name] == 0:
+                heapq.heappush(self.ready, (self.position[name], name))
+        workers = self.orchestrator.max_workers
+        if workers == 1:
+            while self.ready and not self.stop_scheduling:
+                _, name = heapq.heappop(self.ready)
+                self._finish(run, self._run_node(run, name))
+            return
+        with ThreadPoolExecutor(workers, thread_name_prefix="odibi-node") as pool:
+            running: dict[Future[NodeOutcome], str] = {}
+            try:
+                while self.ready or running:
+                    while self.ready and not self.stop_scheduling and len(running) < workers:
+                        _, name = heapq.heappop(self.ready)
+                        running[pool.submit(self._run_node, run, name)] = name
+                    if not running:
+                        break
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        del running[future]
+                        self._finish(run, future.result())
+            except BaseException:
+                for future in running:
+                    future.cancel()
+                # nodes already running finish (the pool waits for them): count what they did, so
+                # the pipeline span agrees with their own spans, the lineage and the metrics
+                for future in running:
+                    if not future.cancelled() and future.exception() is None:
+                        self._finish(run, future.result())
+                raise
+
+    def _run_node(self, run: RunContext, name: str) -> NodeOutcome:
+        try:
+            return run_node(self.orchestrator._plans[name], run, self._links(run, name))
+        except BaseException:  # run_node only lets interrupts through (KeyboardInterrupt, ...)
+            self.interrupted.append(name)
+            raise
+
+    def _links(self, run: RunContext, name: str) -> list[Link]:
+        keys_by_producer: dict[str, list[str]] = {}
+        for key in self.dag.steps[name].input_keys:
+            keys_by_producer.setdefault(self.dag.producers[key], []).append(key)
+        return [
+            Link(run.producer_spans[producer], {semconv.LINK_DATA_KEYS: keys})
+            for producer, keys in keys_by_producer.items()
+        ]
+
+    def _finish(self, run: RunContext, outcome: NodeOutcome) -> None:
+        name = outcome.name
+        if outcome.error is not None:
+            self.failed.append(name)
+            self.errors[name] = f"{type(outcome.error).__name__}: {outcome.error}"
+            self.error_types[name] = error_type_name(outcome.error)
+            self.skipped.update(self.dag.descendants(name))
+            if self.orchestrator.fail_fast:
+                self.stop_scheduling = True
+            return
+        self.succeeded.append(name)
+        self.succeeded_set.add(name)
+        if outcome.cache_hit:
+            self.cache_hits.append(name)
+        run.data.update(outcome.outputs)
+        run.fingerprints.update(outcome.fingerprints)
+        for key in self.dag.steps[name].output_keys:
+            run.producer_spans[self.dag.producers[key]] = outcome.span_context
+        for child in self.dag.downstream[name]:
+            self.waiting[child] -= 1
+            if self.waiting[child] == 0 and child not in self.skipped:
+                heapq.heappush(self.ready, (self.position[child], child))
+
+    def _finished(self, name: str) -> bool:
+        return (
+            name in self.skipped
+            or name in self.errors
+            or name in self.succeeded_set
+            or name in self.interrupted
+        )
+
+    def _pipeline_end_attributes(self, interrupt: BaseException | None) -> dict[str, AttributeValue]:
+        skipped = [name for name in self.dag.order if name in self.skipped]
+        if interrupt is not None:
+            status = semconv.STATUS_INTERRUPTED
+        else:
+            status = semconv.STATUS_FAILED if self.failed else semconv.STATUS_SUCCESS
+        attributes: dict[str, AttributeValue] = {
+            semconv.PIPELINE_STATUS: status,
+            semconv.PIPELINE_NODES_SUCCEEDED: len(self.succeeded),
+            semconv.PIPELINE_NODES_FAILED: len(self.failed),
+            semconv.PIPELINE_NODES_SKIPPED: len(skipped),
+            semconv.PIPELINE_SKIPPED_NODES: skipped,
+        }
+        if interrupt is not None:
+            attributes[semconv.ERROR_TYPE] = error_type_name(interrupt)
+        elif self.failed:
+            attributes[semconv.ERROR_TYPE] = self.error_types[self.failed[0]]
+        return attributes
+
+    def _pipeline_error_message(self, interrupt: BaseException | None) -> str:
+        if interrupt is not None:
+            return f"interrupted: {type(interrupt).__name__}"
+        first = self.failed[0]
+        return f"{len(self.failed)} node(s) failed; first: {first}: {self.errors[first]}"
+
+    def _result(self, run: RunContext, span_context: trace.SpanContext, duration_ms: float) -> dict[str, Any]:
+        order = self.dag.order
+        return {
+            "success": not self.failed,
+            "pipeline_name": self.orchestrator.pipeline_name,
+            "run_id": run.run_id,
+            "trace_id": trace.format_trace_id(span_context.trace_id),
+            "span_id": trace.format_span_id(span_context.span_id),
+            "duration_ms": round(duration_ms, 3),
+            "nodes_executed": len(self.succeeded) + len(self.failed),
+            "successful_nodes": _in_order(self.succeeded, order),
+            "failed_nodes": _in_order(self.failed, order),
+            "skipped_nodes": _in_order(self.skipped, order),
+            "cache_hits": _in_order(self.cache_hits, order),
+            "errors": dict(self.errors),
+            "outputs": dict(run.data),
+            "tracker": None,
+        }
+
+
+def _in_order(names: Iterable[str], order: Iterable[str]) -> list[str]:
+    wanted = set(names)
+    return [name for name in order if name in wanted]
