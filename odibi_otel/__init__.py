@@ -75,7 +75,7 @@ _LAZY: dict[str, str] = {
     "load_pipeline": "odibi_otel.pipeline.pipeline_file",
     "Step": "odibi_otel.pipeline.step",
     "validate_steps": "odibi_otel.pipeline.validation",
-    "TelemetryHandle": "odibi_otel.setup._configure",
+    "TelemetryHandle": "odibi_otel.setup.handle",
     "configure": "odibi_otel.setup._configure",
     "StoryGenerator": "odibi_otel.story.generator",
 }

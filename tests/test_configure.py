@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import odibi_otel
-from odibi_otel.setup._configure import build_resource
+from odibi_otel.setup import build_resource
 
 pytestmark = pytest.mark.integration
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry import _logs, trace
+from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext
 from opentelemetry.util.types import AttributeValue
 
 from odibi_otel.lineage._snapshot import StepRecord
 from odibi_otel.otel import semconv
+from odibi_otel.otel._sdk_compat import logs_api as _logs
 
 __all__ = ["emit_lineage_events"]
 

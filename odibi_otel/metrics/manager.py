@@ -58,7 +58,6 @@ from opentelemetry.sdk.metrics import (
     ObservableCounter,
     ObservableGauge,
 )
-from opentelemetry.sdk.metrics import _Gauge as GaugeInstrument
 from opentelemetry.sdk.metrics.export import MetricsData
 from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
@@ -73,6 +72,7 @@ from odibi_otel.metrics._process_memory import recent_resident_memory_bytes
 from odibi_otel.metrics.prometheus_text import MetricsDataCollector, MetricsDataReader, PrometheusRenderer
 from odibi_otel.metrics.server import MetricsServer
 from odibi_otel.otel import semconv
+from odibi_otel.otel._sdk_compat import GaugeInstrument, is_unset_provider
 from odibi_otel.otel._span_listeners import SpanDeduplicator, odibi_span_kind
 
 __all__ = ["DEFAULT_CARDINALITY_LIMIT", "MetricType", "MetricsManager"]
@@ -759,9 +759,7 @@ def _custom_name(name: MetricType | str) -> str:
 
 def _configured_global_meter_provider() -> metrics.MeterProvider | None:
     provider = metrics.get_meter_provider()
-    if type(provider).__name__ in ("_ProxyMeterProvider", "NoOpMeterProvider"):
-        return None
-    return provider
+    return None if is_unset_provider(provider) else provider
 
 
 def _default_resource() -> Resource:

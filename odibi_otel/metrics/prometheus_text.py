@@ -33,7 +33,6 @@ from operator import add
 from re import compile as re_compile
 from typing import Any, Final
 
-from opentelemetry.exporter.prometheus._mapping import map_unit, sanitize_attribute, sanitize_full_name
 from opentelemetry.sdk.metrics import (
     Counter,
     Histogram,
@@ -55,7 +54,6 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.metrics.export import Histogram as HistogramData
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.semconv._incubating.attributes.otel_attributes import OtelComponentTypeValues
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -65,6 +63,13 @@ from prometheus_client.metrics_core import (
 from prometheus_client.metrics_core import Metric as PrometheusFamily
 from prometheus_client.openmetrics.exposition import escape_label_name, escape_metric_name
 from prometheus_client.utils import floatToGoString, parse_version
+
+from odibi_otel.otel._sdk_compat import (
+    OtelComponentTypeValues,
+    map_unit,
+    sanitize_attribute,
+    sanitize_full_name,
+)
 
 __all__ = [
     "CONTENT_TYPE_OPENMETRICS",

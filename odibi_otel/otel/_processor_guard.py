@@ -10,27 +10,29 @@ a failing processor is counted and logged once, the others and the run go on.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, SynchronousMultiSpanProcessor
-from opentelemetry.sdk.trace import Tracer as SdkTracer
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from odibi_otel._internal.safety import record_failure
+from odibi_otel.otel._sdk_compat import (
+    ON_ENDING,
+    member_processors,
+    sdk_span_processor,
+    tracer_with_processor,
+)
 
 __all__ = ["guard_tracer"]
 
 
 def guard_tracer(tracer: trace.Tracer) -> trace.Tracer:
     """``tracer`` itself, or for an SDK tracer a copy whose span processors cannot raise into the run."""
-    processor = getattr(tracer, "span_processor", None)
-    if not isinstance(tracer, SdkTracer) or processor is None:
+    processor = sdk_span_processor(tracer)
+    if processor is None:
         return tracer
-    guarded = copy.copy(tracer)
-    guarded.span_processor = _GuardedSpanProcessor(processor)  # type: ignore[assignment]
-    return guarded
+    return tracer_with_processor(tracer, _GuardedSpanProcessor(processor)) or tracer
 
 
 class _GuardedSpanProcessor(SpanProcessor):
@@ -39,30 +41,25 @@ class _GuardedSpanProcessor(SpanProcessor):
     def __init__(self, inner: SpanProcessor) -> None:
         self._inner = inner
 
-    def _members(self) -> tuple[Any, ...]:
-        if isinstance(self._inner, SynchronousMultiSpanProcessor):
-            return self._inner._span_processors  # read per call: processors added later count too
-        return (self._inner,)
-
     def on_start(self, span: Any, parent_context: otel_context.Context | None = None) -> None:
-        for processor in self._members():
+        for processor in member_processors(self._inner):  # per call: processors added later count
             try:
                 processor.on_start(span, parent_context=parent_context)
             except Exception as exc:
                 record_failure(type(processor).__name__ + ".on_start", exc)
 
     def _on_ending(self, span: Any) -> None:
-        for processor in self._members():
-            on_ending = getattr(processor, "_on_ending", None)
+        for processor in member_processors(self._inner):
+            on_ending = getattr(processor, ON_ENDING, None)
             if on_ending is None:
                 continue
             try:
                 on_ending(span)
             except Exception as exc:
-                record_failure(type(processor).__name__ + "._on_ending", exc)
+                record_failure(type(processor).__name__ + "." + ON_ENDING, exc)
 
     def on_end(self, span: ReadableSpan) -> None:
-        for processor in self._members():
+        for processor in member_processors(self._inner):
             try:
                 processor.on_end(span)
             except Exception as exc:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from opentelemetry import _logs, trace
+from opentelemetry import trace
+
+from odibi_otel.otel._sdk_compat import is_unset_provider, logs_api
 
 __all__ = ["resolve_logger_provider", "resolve_tracer_provider"]
 
@@ -47,7 +49,5 @@ def resolve_logger_provider(explicit: Any | None = None) -> Any | None:
     """
     if explicit is not None:
         return explicit
-    provider = _logs.get_logger_provider()
-    if type(provider).__name__ in ("ProxyLoggerProvider", "NoOpLoggerProvider"):
-        return None
-    return provider
+    provider = logs_api.get_logger_provider()
+    return None if is_unset_provider(provider) else provider

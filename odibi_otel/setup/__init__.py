@@ -9,18 +9,15 @@ from typing import TYPE_CHECKING
 from odibi_otel._internal.lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from odibi_otel.setup._configure import (
-        PrometheusEndpointError,
-        TelemetryHandle,
-        build_resource,
-        configure,
-    )
+    from odibi_otel.setup._configure import configure
+    from odibi_otel.setup.handle import TelemetryHandle
     from odibi_otel.setup.otlp_settings import (
         OtlpConfigurationError,
         OtlpExportError,
         OtlpTarget,
         resolve_otlp_target,
     )
+    from odibi_otel.setup.settings import PrometheusEndpointError, build_resource
 
 __all__ = [
     "OtlpConfigurationError",
@@ -36,23 +33,12 @@ __all__ = [
 __getattr__, __dir__ = lazy_attributes(
     __name__,
     {
+        "configure": "odibi_otel.setup._configure",
+        "TelemetryHandle": "odibi_otel.setup.handle",
         **dict.fromkeys(
-            (
-                "PrometheusEndpointError",
-                "TelemetryHandle",
-                "build_resource",
-                "configure",
-            ),
-            "odibi_otel.setup._configure",
-        ),
-        **dict.fromkeys(
-            (
-                "OtlpConfigurationError",
-                "OtlpExportError",
-                "OtlpTarget",
-                "resolve_otlp_target",
-            ),
+            ("OtlpConfigurationError", "OtlpExportError", "OtlpTarget", "resolve_otlp_target"),
             "odibi_otel.setup.otlp_settings",
         ),
+        **dict.fromkeys(("PrometheusEndpointError", "build_resource"), "odibi_otel.setup.settings"),
     },
 )

@@ -30,11 +30,12 @@ from contextvars import ContextVar
 from json.encoder import encode_basestring
 from typing import Any, Final, TypeVar
 
-from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext
+
+from odibi_otel.otel._sdk_compat import ReadableLogRecord
 
 __all__ = ["encode_logs_json", "encode_logs_line", "encode_spans_json", "encode_spans_line"]
 

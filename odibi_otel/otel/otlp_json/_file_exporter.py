@@ -33,11 +33,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
-from opentelemetry.sdk._logs import ReadableLogRecord
-from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from odibi_otel.otel._sdk_compat import LogRecordExporter, LogRecordExportResult, ReadableLogRecord
 from odibi_otel.otel.otlp_json._encoding import encode_logs_line, encode_spans_line
 
 __all__ = ["OtlpJsonFile"]
