@@ -21,10 +21,12 @@ test: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check odibi_otel tests benchmarks examples
+	$(VENV)/bin/ruff format --check odibi_otel tests benchmarks examples docs
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 format: $(VENV)/.installed
-	$(VENV)/bin/ruff format odibi_otel tests benchmarks examples
+	$(VENV)/bin/ruff format odibi_otel tests benchmarks examples docs
 
 clean:
 	rm -rf $(VENV) $(OUT) .odibi_cache .pytest_cache

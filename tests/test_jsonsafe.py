@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from odibi_otel._internal.jsonsafe import MAX_ITEMS, MAX_STRING, json_safe, truncate_text
+from odibi_otel._internal.text import truncate_text
+from odibi_otel.lineage.jsonsafe import MAX_ITEMS, MAX_STRING, json_safe
 
 PARIS = dt.timezone(dt.timedelta(hours=1))
 

@@ -10,8 +10,9 @@ import argparse
 import logging
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -19,7 +20,10 @@ from rich.text import Text
 
 from odibi_otel._version import __version__
 from odibi_otel.errors import OdibiError
-from odibi_otel.lineage.tracker import PII_PATTERN, TrackerConfig
+from odibi_otel.lineage.config import PII_PATTERN, TrackerConfig
+
+if TYPE_CHECKING:
+    from odibi_otel.pipeline.step import Step
 
 __all__ = ["main"]
 
@@ -286,7 +290,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     return _run_steps(name, steps, args, console)
 
 
-def _run_steps(name: str, steps: list, args: argparse.Namespace, console: Console) -> int:  # type: ignore[type-arg]
+def _run_steps(name: str, steps: Sequence[Step], args: argparse.Namespace, console: Console) -> int:
     from odibi_otel.cli.run_folder import run_to_folder
 
     report = run_to_folder(
@@ -311,7 +315,7 @@ def _run_steps(name: str, steps: list, args: argparse.Namespace, console: Consol
     return 0 if report.result.get("success") else 1
 
 
-def _print_summary(result: dict, console: Console) -> None:  # type: ignore[type-arg]
+def _print_summary(result: Mapping[str, Any], console: Console) -> None:
     succeeded, failed = len(result["successful_nodes"]), len(result["failed_nodes"])
     skipped, cached = len(result["skipped_nodes"]), len(result.get("cache_hits", []))
     status = Text("success", style="green") if result["success"] else Text("failed", style="bold red")

@@ -27,6 +27,7 @@ from odibi_otel.events.bus import EventBus
 from odibi_otel.lineage.tracker import Tracker, TrackerConfig
 from odibi_otel.metrics.manager import MetricsManager
 from odibi_otel.pipeline.orchestrator import Orchestrator
+from odibi_otel.pipeline.result import ExecutionResult
 from odibi_otel.pipeline.step import Step
 from odibi_otel.setup import TelemetryHandle, configure
 from odibi_otel.story.model import check_trace_url_template
@@ -54,7 +55,7 @@ class OutputFolderError(OdibiError, OSError):
 class RunReport:
     """The result of :func:`run_to_folder`: the orchestrator's result and the files written."""
 
-    result: dict[str, Any]
+    result: ExecutionResult | dict[str, Any]
     artifacts: dict[str, Path] = field(default_factory=dict)
     prometheus_url: str | None = None
 

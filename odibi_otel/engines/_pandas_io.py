@@ -16,11 +16,13 @@ __all__ = ["read_frame", "write_frame"]
 
 
 def _read_json(path: Path, **params: Any) -> pd.DataFrame:
-    return pd.read_json(path, **params)
+    frame: pd.DataFrame = pd.read_json(path, **params)
+    return frame
 
 
 def _read_jsonl(path: Path, **params: Any) -> pd.DataFrame:
-    return pd.read_json(path, lines=True, **params)
+    frame: pd.DataFrame = pd.read_json(path, lines=True, **params)
+    return frame
 
 
 _READERS: Final[Mapping[str, Callable[..., pd.DataFrame]]] = {

@@ -91,7 +91,7 @@ def _holds_python_objects(array: object) -> bool:
         return dtype.kind == "O"
     if isinstance(dtype, pd.StringDtype):
         return dtype.storage == "python"
-    return pd.api.types.is_object_dtype(dtype)
+    return dtype is not None and pd.api.types.is_object_dtype(dtype)
 
 
 def _object_bytes(values: np.ndarray) -> int:

@@ -13,9 +13,10 @@ from typing import Any, Protocol
 
 from opentelemetry.trace import SpanContext
 
-from odibi_otel._internal.jsonsafe import json_safe, truncate_text
+from odibi_otel._internal.text import truncate_text
 from odibi_otel.engines.base import Engine
 from odibi_otel.lineage.config import REDACTED, TrackerConfig
+from odibi_otel.lineage.jsonsafe import json_safe
 from odibi_otel.otel import semconv
 
 __all__ = ["Snapshot", "StepRecord", "TrackedStep", "row_delta"]

@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from opentelemetry import trace
 
-from odibi_otel._internal.jsonsafe import truncate_text
+from odibi_otel._internal.text import truncate_text
 from odibi_otel._internal.timefmt import iso_utc
 from odibi_otel.lineage._snapshot import StepRecord, row_delta
 from odibi_otel.lineage.config import TrackerConfig

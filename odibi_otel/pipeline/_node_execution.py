@@ -204,8 +204,11 @@ def _compute(
     key = _cache_key(plan, run)
     if key is None:
         outputs = _do_work(plan, run.engine, inputs)
-        return outputs, {name: content_fingerprint(frame) for name, frame in outputs.items()}, False
-    fingerprints = {name: output_fingerprint(key, name) for name in step.output_keys}
+        by_content: dict[str, str | None] = {
+            name: content_fingerprint(frame) for name, frame in outputs.items()
+        }
+        return outputs, by_content, False
+    fingerprints: dict[str, str | None] = {name: output_fingerprint(key, name) for name in step.output_keys}
     cached = run.cache.load(key, step.output_keys)
     if cached is not None:
         return cached, fingerprints, True

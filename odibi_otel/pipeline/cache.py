@@ -218,7 +218,8 @@ def _read_output(entry: Path, meta: Mapping[str, str]) -> pd.DataFrame:
     data = (entry / meta["file"]).read_bytes()
     if _digest(data) != meta["sha256"]:
         raise ValueError(f"checksum mismatch for {meta['file']}")
-    return pyarrow.ipc.open_file(pa.BufferReader(data)).read_all().to_pandas()
+    frame: pd.DataFrame = pyarrow.ipc.open_file(pa.BufferReader(data)).read_all().to_pandas()
+    return frame
 
 
 def _function_code_digest(function: Callable[..., Any]) -> str | None:

@@ -33,6 +33,7 @@ from odibi_otel.pipeline._node_execution import NodeOutcome, NodePlan, RunContex
 from odibi_otel.pipeline.cache import NodeCache, static_key_part
 from odibi_otel.pipeline.dag import Dag, build_dag
 from odibi_otel.pipeline.references import function_name, resolve_function
+from odibi_otel.pipeline.result import ExecutionResult
 from odibi_otel.pipeline.step import Step
 
 __all__ = ["SUPPORTED_ENGINES", "Orchestrator"]
@@ -108,7 +109,7 @@ class Orchestrator:
         #: The tracker of the latest run, also when ``execute()`` was interrupted.
         self.last_tracker: Tracker | None = None
 
-    def execute(self) -> dict[str, Any]:
+    def execute(self) -> ExecutionResult:
         """Run the pipeline once and return its result.
 
         Returns:
@@ -164,7 +165,7 @@ class _Run:
         self.interrupted: list[str] = []
         self.stop_scheduling = False
 
-    def execute(self) -> dict[str, Any]:
+    def execute(self) -> ExecutionResult:
         orchestrator = self.orchestrator
         provider = resolve_tracer_provider(orchestrator.tracer_provider)
         # a span processor of the provider that raises must not break the run (nor hide the span
@@ -229,10 +230,7 @@ class _Run:
         forget_run(run_id)
         if interrupt is not None:
             raise interrupt
-        result = self._result(run, span.get_span_context(), (end_ns - start_ns) / 1e6)
-        result["pending_hooks"] = pending
-        result["tracker"] = tracker
-        return result
+        return self._result(run, span.get_span_context(), (end_ns - start_ns) / 1e6, tracker, pending)
 
     def _start_tracker(self, run_id: str, span: trace.Span, start_ns: int) -> Tracker | None:
         orchestrator = self.orchestrator
@@ -357,7 +355,14 @@ class _Run:
         first = self.failed[0]
         return f"{len(self.failed)} node(s) failed; first: {first}: {self.errors[first]}"
 
-    def _result(self, run: RunContext, span_context: trace.SpanContext, duration_ms: float) -> dict[str, Any]:
+    def _result(
+        self,
+        run: RunContext,
+        span_context: trace.SpanContext,
+        duration_ms: float,
+        tracker: Tracker | None,
+        pending: list[str],
+    ) -> ExecutionResult:
         order = self.dag.order
         return {
             "success": not self.failed,
@@ -373,7 +378,8 @@ class _Run:
             "cache_hits": _in_order(self.cache_hits, order),
             "errors": dict(self.errors),
             "outputs": dict(run.data),
-            "tracker": None,
+            "tracker": tracker,
+            "pending_hooks": pending,
         }
 
 

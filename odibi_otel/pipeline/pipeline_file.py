@@ -75,8 +75,8 @@ def load_pipeline(
         validate_steps(steps)
     except PipelineValidationError as exc:
         names = [step.name for step in steps]
-        index = _step_index(names, exc)
-        _prefix(exc, _where(file, step_lines, index) if index is not None else str(file))
+        found = _step_index(names, exc)
+        _prefix(exc, _where(file, step_lines, found) if found is not None else str(file))
         raise
     return PipelineDefinition(name, steps)
 

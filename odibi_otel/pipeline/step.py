@@ -47,6 +47,10 @@ class Step:
     outputs: list[str] | None = None
     params: dict[str, Any] | None = None
     base_dir: Path | None = field(default=None, kw_only=True, repr=False)
+    # normalised from inputs/outputs in __post_init__ (read through the properties below)
+    _input_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _input_names: tuple[str, ...] | None = field(init=False, repr=False, compare=False)
+    _output_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_text(self.name, "<unnamed>", "name")
@@ -73,17 +77,17 @@ class Step:
     @property
     def input_keys(self) -> tuple[str, ...]:
         """The consumed data keys, in the order they are passed."""
-        return self._input_keys  # type: ignore[attr-defined,no-any-return]
+        return self._input_keys
 
     @property
     def input_parameter_names(self) -> tuple[str, ...] | None:
         """Parameter names for dict ``inputs`` (same order as :attr:`input_keys`), else ``None``."""
-        return self._input_names  # type: ignore[attr-defined,no-any-return]
+        return self._input_names
 
     @property
     def output_keys(self) -> tuple[str, ...]:
         """The produced data keys."""
-        return self._output_keys  # type: ignore[attr-defined,no-any-return]
+        return self._output_keys
 
     @property
     def keyword_params(self) -> dict[str, Any]:

@@ -106,13 +106,12 @@ class TelemetryHandle:
         done = _run_until(deadline, stoppers) and local_done
         if self.telemetry_file is not None:
             self.telemetry_file.shutdown()
-        for owned, provider in (
+        owned_providers: tuple[tuple[bool, object], ...] = (
             (self.owns_tracer_provider, self.tracer_provider),
             (self.owns_logger_provider, self.logger_provider),
             (self.owns_meter_provider, self.meter_provider),
-        ):
-            if owned:
-                spent_providers.add(provider)
+        )
+        spent_providers.update(provider for owned, provider in owned_providers if owned)
         if not done:
             self._give_up(budget, report)
         return done

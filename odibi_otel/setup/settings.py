@@ -74,6 +74,7 @@ def _parse_resource_attributes(text: str) -> dict[str, str]:
 
 
 def metric_interval(explicit: float | None, env: Mapping[str, str]) -> float:
+    """Seconds between OTLP metric exports: ``explicit``, else ``OTEL_METRIC_EXPORT_INTERVAL``, else 10."""
     if explicit is not None:
         if not explicit > 0:
             raise OtlpConfigurationError(f"metric_export_interval must be positive seconds, got {explicit!r}")
@@ -111,6 +112,7 @@ def prometheus_endpoint(host: str | None, port: int | None, env: Mapping[str, st
 
 
 def disabled_timeout(explicit: float | None, env: Mapping[str, str]) -> float:
+    """The export timeout of a disabled SDK's handle; unusable settings fall back to the default."""
     try:
         return resolve_export_timeout(explicit, env)
     except OtlpConfigurationError:  # nothing is exported anyway

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, NoReturn
 from urllib.parse import quote
 
-from odibi_otel._internal.jsonsafe import truncate_text
+from odibi_otel._internal.text import truncate_text
 from odibi_otel._version import __version__
 from odibi_otel.errors import StoryInputError
 from odibi_otel.lineage.schema_diff import merge_schemas, schema_diff

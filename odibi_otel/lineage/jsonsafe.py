@@ -19,28 +19,14 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-__all__ = ["MAX_ITEMS", "MAX_STRING", "json_safe", "truncate_text"]
+from odibi_otel._internal.text import MAX_STRING, truncate_text
 
-MAX_STRING: Final = 200
+__all__ = ["MAX_ITEMS", "MAX_STRING", "json_safe"]
+
 MAX_ITEMS: Final = 50
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
 _MAX_DEPTH: Final = 6
-
-
-def truncate_text(text: str, limit: int = MAX_STRING) -> str:
-    """``text`` cut to ``limit`` characters with a marker saying how many were dropped.
-
-    Lone surrogates (e.g. undecodable bytes read with ``surrogateescape``), which UTF-8 and thus JSON
-    files and OTLP cannot carry, are written as ``\\udcff`` escapes.
-    """
-    if len(text) > limit:
-        text = f"{text[:limit]}… [+{len(text) - limit} chars]"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
 
 
 def json_safe(value: Any, max_string: int = MAX_STRING, _depth: int = 0) -> Any:
