@@ -1,4 +1,4 @@
-"""JSON-lines logging with trace correlation (the seed's "Logger → Logs Files" box).
+"""JSON-lines logging with trace correlation: the run's log file, each record with its trace and span ids.
 
 :class:`JsonLinesFormatter` renders each stdlib log record as one JSON object with the time,
 level, logger, message, and the ``trace_id``/``span_id`` of the span current when it was logged.

@@ -377,7 +377,7 @@ def _story(args: argparse.Namespace, console: Console) -> int:
 
 
 def _demo(args: argparse.Namespace, console: Console) -> int:
-    from odibi_otel.cli.demo import load_demo_pipeline
+    from odibi_otel.cli._demo import load_demo_pipeline
 
     name, steps = load_demo_pipeline(args.out)
     return _run_steps(name, steps, args, console)

@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.ipc
 
 from odibi_otel._version import __version__
-from odibi_otel.pipeline.references import function_name
+from odibi_otel.pipeline._references import function_name
 from odibi_otel.pipeline.step import Step
 
 __all__ = ["NodeCache", "content_fingerprint", "output_fingerprint", "static_key_part"]

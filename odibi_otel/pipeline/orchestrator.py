@@ -27,12 +27,12 @@ from odibi_otel.lineage.tracker import Tracker, TrackerConfig
 from odibi_otel.metrics.defaults import default_metrics_manager
 from odibi_otel.otel import semconv
 from odibi_otel.otel._processor_guard import guard_tracer
+from odibi_otel.otel._providers import resolve_logger_provider, resolve_tracer_provider
 from odibi_otel.otel._span_listeners import SpanListener, notify_end, notify_start
-from odibi_otel.otel.providers import resolve_logger_provider, resolve_tracer_provider
 from odibi_otel.pipeline._node_execution import NodeOutcome, NodePlan, RunContext, error_type_name, run_node
+from odibi_otel.pipeline._references import function_name, resolve_function
 from odibi_otel.pipeline.cache import NodeCache, static_key_part
 from odibi_otel.pipeline.dag import Dag, build_dag
-from odibi_otel.pipeline.references import function_name, resolve_function
 from odibi_otel.pipeline.result import ExecutionResult
 from odibi_otel.pipeline.step import Step
 

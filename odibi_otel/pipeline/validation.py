@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from odibi_otel.pipeline._references import resolve_function
 from odibi_otel.pipeline.dag import Dag, build_dag
-from odibi_otel.pipeline.references import resolve_function
 from odibi_otel.pipeline.step import Step
 
 __all__ = ["validate_steps"]
