@@ -23,8 +23,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from odibi_otel import MetricsManager, Orchestrator, Step, StoryGenerator, configure
-from odibi_otel.lineage.tracker import PII_PATTERN, TrackerConfig
+from odibi_otel import (
+    PII_PATTERN,
+    MetricsManager,
+    Orchestrator,
+    Step,
+    StoryGenerator,
+    TrackerConfig,
+    configure,
+)
 
 CUSTOMERS = pd.DataFrame(
     {

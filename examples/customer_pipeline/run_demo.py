@@ -33,7 +33,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import format_trace_id
 
 from odibi_otel import OdibiError, Orchestrator, load_pipeline
-from odibi_otel._internal.atomic import write_text_atomic
 from odibi_otel.otel import semconv
 
 HERE = Path(__file__).resolve().parent
@@ -77,8 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         provider.shutdown()
 
     spans = exporter.get_finished_spans()
-    write_text_atomic(out / "run.json", json.dumps(run_document(result), indent=2) + "\n")
-    write_text_atomic(out / "trace.txt", render_trace(spans))
+    (out / "run.json").write_text(json.dumps(run_document(result), indent=2) + "\n", encoding="utf-8")
+    (out / "trace.txt").write_text(render_trace(spans), encoding="utf-8")
     _print_summary(result, args.workers, len(spans), out)
     return 0 if result["success"] else 1
 

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from odibi_otel import EventBus, EventPriority, Orchestrator, Step
-from odibi_otel.events.hooks import cleanup_dir
+from odibi_otel.events import cleanup_dir
 
 
 def load_readings() -> pd.DataFrame:

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from odibi_otel import EventBus, EventPriority, Orchestrator, Step
-from odibi_otel.events.hooks import dashboard_poster
+from odibi_otel.events import dashboard_poster
 
 posted: list[dict[str, Any]] = []
 

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from odibi_otel import EventBus, EventPriority, Orchestrator, Step
-from odibi_otel.events.hooks import min_rows_alert
+from odibi_otel.events import min_rows_alert
 
 
 def load_orders() -> pd.DataFrame:

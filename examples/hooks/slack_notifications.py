@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from odibi_otel import EventBus, EventPriority, Orchestrator, Step
-from odibi_otel.events.hooks import webhook_notifier
+from odibi_otel.events import webhook_notifier
 
 received: list[dict[str, Any]] = []
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         PipelineDefinition,
         load_pipeline,
     )
+    from odibi_otel.pipeline.result import ExecutionResult
     from odibi_otel.pipeline.step import (
         FILE_FORMATS,
         STEP_TYPES,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "ExecutionResult",
     "FILE_FORMATS",
     "STEP_TYPES",
     "Dag",
@@ -80,6 +82,7 @@ __getattr__, __dir__ = lazy_attributes(
             ),
             "odibi_otel.pipeline.pipeline_file",
         ),
+        "ExecutionResult": "odibi_otel.pipeline.result",
         **dict.fromkeys(
             ("Orchestrator",),
             "odibi_otel.pipeline.orchestrator",
