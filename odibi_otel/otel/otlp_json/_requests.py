@@ -105,28 +105,8 @@ def _decode_span(
 ) -> DecodedSpan:
     span = reader.mapping(raw, place)
     status = reader.mapping(get(span, "status"), f"{place}.status")
-    events = []
-    for index, raw_event in enumerate(reader.array(get(span, "events"), f"{place}.events")):
-        event_place = f"{place}.events[{index}]"
-        event = reader.mapping(raw_event, event_place)
-        events.append(
-            DecodedEvent(
-                name=reader.text(get(event, "name"), f"{event_place}.name"),
-                time_ns=reader.uint64(get(event, "timeUnixNano"), f"{event_place}.timeUnixNano"),
-                attributes=reader.attributes(get(event, "attributes"), f"{event_place}.attributes"),
-            )
-        )
-    links = []
-    for index, raw_link in enumerate(reader.array(get(span, "links"), f"{place}.links")):
-        link_place = f"{place}.links[{index}]"
-        link = reader.mapping(raw_link, link_place)
-        links.append(
-            DecodedLink(
-                trace_id=reader.required_id(get(link, "traceId"), f"{link_place}.traceId", 16),
-                span_id=reader.required_id(get(link, "spanId"), f"{link_place}.spanId", 8),
-                attributes=reader.attributes(get(link, "attributes"), f"{link_place}.attributes"),
-            )
-        )
+    events = _decode_events(reader, get(span, "events"), f"{place}.events")
+    links = _decode_links(reader, get(span, "links"), f"{place}.links")
     return DecodedSpan(
         trace_id=reader.required_id(get(span, "traceId"), f"{place}.traceId", 16),
         span_id=reader.required_id(get(span, "spanId"), f"{place}.spanId", 8),
@@ -138,13 +118,43 @@ def _decode_span(
         attributes=reader.attributes(get(span, "attributes"), f"{place}.attributes"),
         status_code=reader.enum(get(status, "code"), f"{place}.status.code", _STATUS_CODES),
         status_message=reader.text(get(status, "message"), f"{place}.status.message"),
-        events=tuple(events),
-        links=tuple(links),
+        events=events,
+        links=links,
         resource_attributes=resource_attributes,
         scope_name=scope_name,
         scope_version=scope_version,
         line=reader.line,
     )
+
+
+def _decode_events(reader: OtlpReader, raw: Any, place: str) -> tuple[DecodedEvent, ...]:
+    events = []
+    for index, raw_event in enumerate(reader.array(raw, place)):
+        event_place = f"{place}[{index}]"
+        event = reader.mapping(raw_event, event_place)
+        events.append(
+            DecodedEvent(
+                name=reader.text(get(event, "name"), f"{event_place}.name"),
+                time_ns=reader.uint64(get(event, "timeUnixNano"), f"{event_place}.timeUnixNano"),
+                attributes=reader.attributes(get(event, "attributes"), f"{event_place}.attributes"),
+            )
+        )
+    return tuple(events)
+
+
+def _decode_links(reader: OtlpReader, raw: Any, place: str) -> tuple[DecodedLink, ...]:
+    links = []
+    for index, raw_link in enumerate(reader.array(raw, place)):
+        link_place = f"{place}[{index}]"
+        link = reader.mapping(raw_link, link_place)
+        links.append(
+            DecodedLink(
+                trace_id=reader.required_id(get(link, "traceId"), f"{link_place}.traceId", 16),
+                span_id=reader.required_id(get(link, "spanId"), f"{link_place}.spanId", 8),
+                attributes=reader.attributes(get(link, "attributes"), f"{link_place}.attributes"),
+            )
+        )
+    return tuple(links)
 
 
 def _decode_resource_logs(reader: OtlpReader, raw: Any, place: str) -> list[DecodedLogRecord]:
@@ -159,29 +169,38 @@ def _decode_resource_logs(reader: OtlpReader, raw: Any, place: str) -> list[Deco
         raw_records = reader.array(get(scope_logs, "logRecords"), f"{scope_place}.logRecords")
         for record_index, raw_record in enumerate(raw_records):
             record_place = f"{scope_place}.logRecords[{record_index}]"
-            record = reader.mapping(raw_record, record_place)
             records.append(
-                DecodedLogRecord(
-                    time_ns=reader.uint64(get(record, "timeUnixNano"), f"{record_place}.timeUnixNano"),
-                    observed_time_ns=reader.uint64(
-                        get(record, "observedTimeUnixNano"), f"{record_place}.observedTimeUnixNano"
-                    ),
-                    trace_id=reader.optional_id(get(record, "traceId"), f"{record_place}.traceId", 16),
-                    span_id=reader.optional_id(get(record, "spanId"), f"{record_place}.spanId", 8),
-                    event_name=reader.text(get(record, "eventName"), f"{record_place}.eventName"),
-                    severity_number=reader.enum(
-                        get(record, "severityNumber"), f"{record_place}.severityNumber", _SEVERITIES
-                    ),
-                    severity_text=reader.text(get(record, "severityText"), f"{record_place}.severityText"),
-                    body=reader.any_value(get(record, "body"), f"{record_place}.body"),
-                    attributes=reader.attributes(get(record, "attributes"), f"{record_place}.attributes"),
-                    resource_attributes=resource_attributes,
-                    scope_name=scope_name,
-                    scope_version=scope_version,
-                    line=reader.line,
+                _decode_log_record(
+                    reader, raw_record, record_place, resource_attributes, scope_name, scope_version
                 )
             )
     return records
+
+
+def _decode_log_record(
+    reader: OtlpReader,
+    raw: Any,
+    place: str,
+    resource_attributes: dict[str, Any],
+    scope_name: str,
+    scope_version: str,
+) -> DecodedLogRecord:
+    record = reader.mapping(raw, place)
+    return DecodedLogRecord(
+        time_ns=reader.uint64(get(record, "timeUnixNano"), f"{place}.timeUnixNano"),
+        observed_time_ns=reader.uint64(get(record, "observedTimeUnixNano"), f"{place}.observedTimeUnixNano"),
+        trace_id=reader.optional_id(get(record, "traceId"), f"{place}.traceId", 16),
+        span_id=reader.optional_id(get(record, "spanId"), f"{place}.spanId", 8),
+        event_name=reader.text(get(record, "eventName"), f"{place}.eventName"),
+        severity_number=reader.enum(get(record, "severityNumber"), f"{place}.severityNumber", _SEVERITIES),
+        severity_text=reader.text(get(record, "severityText"), f"{place}.severityText"),
+        body=reader.any_value(get(record, "body"), f"{place}.body"),
+        attributes=reader.attributes(get(record, "attributes"), f"{place}.attributes"),
+        resource_attributes=resource_attributes,
+        scope_name=scope_name,
+        scope_version=scope_version,
+        line=reader.line,
+    )
 
 
 def _resource_attributes(reader: OtlpReader, container: Mapping[str, Any], place: str) -> dict[str, Any]:
