@@ -98,30 +98,13 @@ def lineage_from_telemetry(
     spans = unique_spans(data.spans)
     runs = collect_runs(spans, data.logs)
     if runs:
-        if run_id is None:
-            run = max(runs.values(), key=Run.sort_key)
-        elif run_id in runs:
-            run = runs[run_id]
-        else:
-            known = ", ".join(sorted(runs))
-            raise TelemetryFileError(data.source, None, f"no run {run_id!r} in the file (runs: {known})")
+        run = _choose_run(data.source, runs, run_id)
         return _run_document(data.source, run, spans, include_timeline)
     if not spans:
         raise TelemetryFileError(
             data.source, None, "the file holds no spans and no odibi_otel lineage events"
         )
-    traces: dict[str, list[DecodedSpan]] = {}
-    for span in spans:
-        traces.setdefault(span.trace_id, []).append(span)
-    if run_id is None:
-        chosen = max(traces.values(), key=lambda group: (root_span(group).start_ns, group[-1].line))
-    elif run_id.lower() in traces:
-        chosen = traces[run_id.lower()]
-    else:
-        raise TelemetryFileError(
-            data.source, None, f"no odibi_otel run and no trace {run_id!r} in the file ({len(traces)} traces)"
-        )
-    return trace_document(chosen)
+    return trace_document(_choose_trace(data.source, spans, run_id))
 
 
 def list_runs(data: TelemetryData) -> list[dict[str, Any]]:
@@ -142,6 +125,30 @@ def list_runs(data: TelemetryData) -> list[dict[str, Any]]:
         }
         for run in runs
     ]
+
+
+def _choose_run(source: str, runs: Mapping[str, Run], run_id: str | None) -> Run:
+    """Run ``run_id``, or the latest run."""
+    if run_id is None:
+        return max(runs.values(), key=Run.sort_key)
+    if run_id in runs:
+        return runs[run_id]
+    known = ", ".join(sorted(runs))
+    raise TelemetryFileError(source, None, f"no run {run_id!r} in the file (runs: {known})")
+
+
+def _choose_trace(source: str, spans: list[DecodedSpan], run_id: str | None) -> list[DecodedSpan]:
+    """The spans of trace ``run_id`` (a trace id), or of the latest trace (by its root's start)."""
+    traces: dict[str, list[DecodedSpan]] = {}
+    for span in spans:
+        traces.setdefault(span.trace_id, []).append(span)
+    if run_id is None:
+        return max(traces.values(), key=lambda group: (root_span(group).start_ns, group[-1].line))
+    if run_id.lower() in traces:
+        return traces[run_id.lower()]
+    raise TelemetryFileError(
+        source, None, f"no odibi_otel run and no trace {run_id!r} in the file ({len(traces)} traces)"
+    )
 
 
 def _run_document(source: str, run: Run, spans: list[DecodedSpan], include_timeline: bool) -> dict[str, Any]:
