@@ -9,15 +9,13 @@ from typing import TYPE_CHECKING
 from odibi_otel._internal.lazy import lazy_attributes
 
 if TYPE_CHECKING:
+    from odibi_otel.story._build import build_story
     from odibi_otel.story.generator import (
         StoryGenerator,
         load_story_document,
         render_story,
     )
-    from odibi_otel.story.model import (
-        Story,
-        build_story,
-    )
+    from odibi_otel.story.model import Story
 
 __all__ = [
     "Story",
@@ -38,12 +36,7 @@ __getattr__, __dir__ = lazy_attributes(
             ),
             "odibi_otel.story.generator",
         ),
-        **dict.fromkeys(
-            (
-                "Story",
-                "build_story",
-            ),
-            "odibi_otel.story.model",
-        ),
+        "Story": "odibi_otel.story.model",
+        "build_story": "odibi_otel.story._build",
     },
 )

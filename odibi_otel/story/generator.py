@@ -32,7 +32,9 @@ from markupsafe import Markup
 
 from odibi_otel._internal.atomic import write_text_atomic
 from odibi_otel.errors import OdibiError, StoryInputError
-from odibi_otel.story.model import SampleTable, SchemaRow, Story, build_story, check_trace_url_template
+from odibi_otel.story._build import build_story
+from odibi_otel.story._format import check_trace_url_template
+from odibi_otel.story.model import SampleTable, SchemaRow, Story
 
 __all__ = [
     "KIND_CODES",

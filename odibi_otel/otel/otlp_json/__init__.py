@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING
 from odibi_otel._internal.lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from odibi_otel.otel.otlp_json._decoding import (
+    from odibi_otel.otel.otlp_json._decoding import decode_lines, read_telemetry_file
+    from odibi_otel.otel.otlp_json._encoding import (
+        encode_logs_json,
+        encode_logs_line,
+        encode_spans_json,
+        encode_spans_line,
+    )
+    from odibi_otel.otel.otlp_json._file_exporter import OtlpJsonFile
+    from odibi_otel.otel.otlp_json._records import (
         STATUS_CODE_ERROR,
         STATUS_CODE_OK,
         STATUS_CODE_UNSET,
@@ -23,17 +31,8 @@ if TYPE_CHECKING:
         DecodedLogRecord,
         DecodedSpan,
         TelemetryData,
-        decode_lines,
-        decode_request,
-        read_telemetry_file,
     )
-    from odibi_otel.otel.otlp_json._encoding import (
-        encode_logs_json,
-        encode_logs_line,
-        encode_spans_json,
-        encode_spans_line,
-    )
-    from odibi_otel.otel.otlp_json._file_exporter import OtlpJsonFile
+    from odibi_otel.otel.otlp_json._requests import decode_request
 
 __all__ = [
     "STATUS_CODE_ERROR",
@@ -67,12 +66,11 @@ __getattr__, __dir__ = lazy_attributes(
                 "DecodedLogRecord",
                 "DecodedSpan",
                 "TelemetryData",
-                "decode_lines",
-                "decode_request",
-                "read_telemetry_file",
             ),
-            "odibi_otel.otel.otlp_json._decoding",
+            "odibi_otel.otel.otlp_json._records",
         ),
+        **dict.fromkeys(("decode_lines", "read_telemetry_file"), "odibi_otel.otel.otlp_json._decoding"),
+        "decode_request": "odibi_otel.otel.otlp_json._requests",
         **dict.fromkeys(
             ("encode_logs_json", "encode_logs_line", "encode_spans_json", "encode_spans_line"),
             "odibi_otel.otel.otlp_json._encoding",

@@ -179,7 +179,7 @@ def _attributes(fields: list[str], attributes: Mapping[Any, Any] | None) -> None
 
 
 def _span(span: ReadableSpan) -> str:
-    context = span.get_span_context()
+    context = _context(span)
     parent = span.parent
     fields = [_ids(context)]  # 16 and 8 bytes, zeros included: never a default value
     if context.trace_state:
@@ -201,6 +201,15 @@ def _span(span: ReadableSpan) -> str:
     fields.append(f'"status":{_status(span)}')
     fields.append(f'"flags":{_flags(parent)}')
     return "{" + ",".join(fields) + "}"
+
+
+def _context(span: ReadableSpan) -> SpanContext:
+    """The span's context; every span the SDK ends has one (a ``ReadableSpan`` made without one
+    fails to encode, as reading its ids would)."""
+    context = span.get_span_context()
+    if context is None:
+        raise AttributeError("'NoneType' object has no attribute 'trace_id'")
+    return context
 
 
 def _event(event: Any) -> str:

@@ -1,0 +1,168 @@
+"""Building the story view model from a lineage document (pure functions): :func:`build_story`.
+
+A document with steps becomes a pipeline story (header, waterfall, DAG, cards); one with a
+``timeline`` and no steps a plain timeline (:mod:`odibi_otel.story._timeline`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from odibi_otel._version import __version__
+from odibi_otel.story._cards import card, rows_after
+from odibi_otel.story._format import (
+    build_trace_url,
+    check_trace_url_template,
+    format_clock,
+    format_count,
+    format_duration,
+    format_offset,
+    status_counts,
+    status_tone,
+)
+from odibi_otel.story._layout import layout_dag
+from odibi_otel.story._lineage_reader import (
+    LineageReader,
+    StepRecord,
+    check_format,
+    check_unique_names,
+    read_step,
+)
+from odibi_otel.story._timeline import timeline_story
+from odibi_otel.story._timing import bar, ms_between, step_duration, ticks, window
+from odibi_otel.story.model import MODE_PIPELINE, Header, Story, Waterfall, WaterfallRow
+
+__all__ = ["build_story"]
+
+
+def build_story(
+    document: Any,
+    *,
+    source: str = "<lineage>",
+    title: str | None = None,
+    trace_url_template: str | None = None,
+) -> Story:
+    """Validate a lineage document and compute the story view model.
+
+    Args:
+        document: The parsed lineage JSON (a ``dict``), with ``steps`` or, for spans not made by
+            odibi_otel, a ``timeline`` list.
+        source: Names the input in error messages (usually the file path).
+        title: The page title; default ``"<pipeline> · execution story"``.
+        trace_url_template: e.g. ``http://localhost:16686/trace/{trace_id}``; adds a trace link.
+
+    Raises:
+        StoryInputError: The document is malformed; the message names ``source`` and the place.
+    """
+    if trace_url_template is not None:
+        check_trace_url_template(trace_url_template)
+    reader = LineageReader(source)
+    doc = reader.mapping(document, "")
+    check_format(reader, doc)
+    raw_steps = doc.get("steps")
+    raw_timeline = doc.get("timeline")
+    if raw_steps is not None and not isinstance(raw_steps, list):
+        reader.expect("steps", "an array of steps", raw_steps)
+    if raw_timeline is not None and not isinstance(raw_timeline, list):
+        reader.expect("timeline", "an array of spans", raw_timeline)
+    if raw_steps is None and raw_timeline is None:
+        reader.fail("", "expected a lineage document with a 'steps' array (or a 'timeline' array of spans)")
+    if not raw_steps and raw_timeline:
+        return timeline_story(reader, doc, raw_timeline, title, trace_url_template)
+    steps = [read_step(reader, index, raw) for index, raw in enumerate(raw_steps or [])]
+    check_unique_names(reader, steps)
+    return _pipeline_story(reader, doc, steps, title, trace_url_template)
+
+
+def _pipeline_story(
+    reader: LineageReader,
+    doc: Mapping[str, Any],
+    steps: Sequence[StepRecord],
+    title: str | None,
+    trace_url_template: str | None,
+) -> Story:
+    header, origin, total_ms = _pipeline_header(reader, doc, steps, title, trace_url_template)
+    rows, offsets = _waterfall_rows(steps, origin, total_ms)
+    return Story(
+        mode=MODE_PIPELINE,
+        header=header,
+        waterfall=Waterfall(total_ms=total_ms, rows=rows, ticks=ticks(total_ms)),
+        dag=layout_dag(reader, steps),
+        cards=tuple(card(step, offsets[step.index]) for step in steps),
+        timeline=(),
+        statuses=tuple(c.status for c in header.counts),
+        layers=tuple(dict.fromkeys(step.layer for step in steps if step.layer)),
+        generator=f"odibi_otel {__version__}",
+    )
+
+
+def _pipeline_header(
+    reader: LineageReader,
+    doc: Mapping[str, Any],
+    steps: Sequence[StepRecord],
+    title: str | None,
+    trace_url_template: str | None,
+) -> tuple[Header, datetime | None, float]:
+    """The header, and the run's window (start and length in ms) that the waterfall spans."""
+    pipeline_name = reader.text_field(doc, "pipeline_name", "") or "pipeline"
+    status = reader.text_field(doc, "status", "") or "unknown"
+    start = reader.timestamp_field(doc, "start_time", "")
+    end = reader.timestamp_field(doc, "end_time", "")
+    duration = reader.duration_field(doc, "duration_ms", "")
+    trace_id = reader.text_field(doc, "trace_id", "")
+    run_id = reader.text_field(doc, "run_id", "")
+    origin, total_ms = window(start, end, ((step.start, step.end) for step in steps))
+    if duration is None and start is not None and end is not None:
+        duration = max(ms_between(start, end), 0.0)
+    # as the tracker's summary: rows that entered the pipeline (read steps) and left it (write steps)
+    rows_in = sum(rows_after(s) or 0 for s in steps if s.type == "read") if steps else None
+    rows_out = sum(rows_after(s) or 0 for s in steps if s.type == "write") if steps else None
+    header = Header(
+        title=title if title is not None else f"{pipeline_name} · execution story",
+        pipeline_name=pipeline_name,
+        status=status,
+        tone=status_tone(status),
+        run_id=run_id,
+        trace_id=trace_id,
+        trace_url=build_trace_url(trace_url_template, trace_id),
+        start_iso=start.isoformat() if start else None,
+        start_text=format_clock(start),
+        duration_ms=duration,
+        duration_text=format_duration(duration),
+        item_noun="steps",
+        total=len(steps),
+        counts=status_counts(step.status for step in steps),
+        rows_in=rows_in,
+        rows_out=rows_out,
+        rows_in_text=format_count(rows_in),
+        rows_out_text=format_count(rows_out),
+    )
+    return header, origin, total_ms
+
+
+def _waterfall_rows(
+    steps: Sequence[StepRecord], origin: datetime | None, total_ms: float
+) -> tuple[tuple[WaterfallRow, ...], dict[int, float | None]]:
+    """One waterfall bar per step, and each step's start offset in ms (by step index)."""
+    rows = []
+    offsets: dict[int, float | None] = {}
+    for step in steps:
+        offset, width, offset_ms = bar(origin, total_ms, step.start, step.end, step.duration_ms)
+        offsets[step.index] = offset_ms
+        rows.append(
+            WaterfallRow(
+                target_id=step.card_id,
+                name=step.name,
+                layer=step.layer,
+                status=step.status,
+                tone=status_tone(step.status),
+                depth=0,
+                offset_pct=offset,
+                width_pct=width,
+                start_text=format_offset(offset_ms),
+                duration_text=format_duration(step_duration(step)),
+            )
+        )
+    return tuple(rows), offsets
