@@ -30,7 +30,7 @@ from odibi_otel.pipeline.orchestrator import Orchestrator
 from odibi_otel.pipeline.result import ExecutionResult
 from odibi_otel.pipeline.step import Step
 from odibi_otel.setup import TelemetryHandle, configure
-from odibi_otel.story.model import check_trace_url_template
+from odibi_otel.story import check_trace_url_template
 
 __all__ = ["ARTIFACTS", "OutputFolderError", "RunReport", "check_output_folder", "run_to_folder"]
 

@@ -10,6 +10,7 @@ from odibi_otel._internal.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from odibi_otel.story._build import build_story
+    from odibi_otel.story._format import check_trace_url_template
     from odibi_otel.story.generator import (
         StoryGenerator,
         load_story_document,
@@ -21,6 +22,7 @@ __all__ = [
     "Story",
     "StoryGenerator",
     "build_story",
+    "check_trace_url_template",
     "load_story_document",
     "render_story",
 ]
@@ -38,5 +40,6 @@ __getattr__, __dir__ = lazy_attributes(
         ),
         "Story": "odibi_otel.story.model",
         "build_story": "odibi_otel.story._build",
+        "check_trace_url_template": "odibi_otel.story._format",
     },
 )
