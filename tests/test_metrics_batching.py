@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from odibi_otel import EventBus, MetricsManager, MetricType, Orchestrator, Step
 from odibi_otel._internal.safety import telemetry_failures
-from odibi_otel.metrics import manager as metrics_module
+from odibi_otel.metrics import _recording as metrics_module
 from odibi_otel.otel import semconv
 
 if TYPE_CHECKING:
@@ -105,9 +105,9 @@ def test_force_flush_records_what_is_pending(
     flushed: list[list[str]] = []
 
     def hook(payload: dict[str, Any]) -> None:
-        pending_before = len(own_manager._pending)
+        pending_before = len(own_manager._recording.pending)
         assert own_manager.force_flush()
-        flushed.append([str(pending_before), *sorted(own_manager._nodes)])
+        flushed.append([str(pending_before), *sorted(own_manager._recording.nodes)])
 
     run_with_hook(own_manager, hook, tracer_provider)
     assert flushed[0] == ["1", "n0"]  # the node was waiting in the batch, then recorded
@@ -146,7 +146,7 @@ def test_an_application_provider_gets_each_node_when_it_ends(tracer_provider: Tr
 
     with MetricsManager(meter_provider=provider) as manager:
         run_with_hook(manager, hook, tracer_provider)
-        assert not manager._pending
+        assert not manager._recording.pending
     provider.shutdown()
     assert recorded == list(range(1, NODES + 1))
 
@@ -166,21 +166,23 @@ def test_a_full_batch_is_recorded_without_a_read(
 ) -> None:
     monkeypatch.setattr(metrics_module, "_PENDING_BATCH", 2)
     pending: list[int] = []
-    run_with_hook(own_manager, lambda payload: pending.append(len(own_manager._pending)), tracer_provider)
+    run_with_hook(
+        own_manager, lambda payload: pending.append(len(own_manager._recording.pending)), tracer_provider
+    )
     assert pending == [1, 0, 1, 0, 1]
 
 
 def test_a_span_that_cannot_be_recorded_does_not_lose_the_rest_of_its_batch(
     own_manager: MetricsManager, tracer_provider: TracerProvider, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = own_manager._record_node_span
+    original = own_manager._recording.record_node_span
 
     def flaky(span: Any, memory: int) -> None:
         if (span.attributes or {}).get(semconv.NODE_NAME) == "n2":
             raise RuntimeError("broken measurement")
         original(span, memory)
 
-    monkeypatch.setattr(own_manager, "_record_node_span", flaky)
+    monkeypatch.setattr(own_manager._recording, "record_node_span", flaky)
     before = telemetry_failures().get("MetricsManager.on_end", 0)
     assert run_with_hook(own_manager, lambda payload: None, tracer_provider)["success"]
     assert sorted(own_manager.get_summary()["nodes"]) == ["n0", "n1", "n3", "n4"]

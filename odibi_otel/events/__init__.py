@@ -2,7 +2,8 @@
 
 The bus is an OpenTelemetry SDK ``SpanProcessor``: ``pipeline_start/complete/error`` and
 ``node_start/complete/error`` fire from the spans' start and end, hooks run by priority
-(CRITICAL → LOW) and can never break the pipeline. See ``docs/events.md``.
+(CRITICAL → LOW) and can never break the pipeline. Each event's payload keys are described by a
+TypedDict (``NodeCompletePayload``, ...). See ``docs/events.md``.
 """
 
 from __future__ import annotations
@@ -13,16 +14,9 @@ from odibi_otel._internal.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from odibi_otel.events.bus import (
-        EVENTS,
         HOOK_ERRORS_METRIC,
         HOOK_EVENT_ATTRIBUTE,
         HOOK_NAME_ATTRIBUTE,
-        NODE_COMPLETE,
-        NODE_ERROR,
-        NODE_START,
-        PIPELINE_COMPLETE,
-        PIPELINE_ERROR,
-        PIPELINE_START,
         EventBus,
         EventPriority,
         Hook,
@@ -33,6 +27,22 @@ if TYPE_CHECKING:
         min_rows_alert,
         slack_message,
         webhook_notifier,
+    )
+    from odibi_otel.events.payloads import (
+        EVENTS,
+        NODE_COMPLETE,
+        NODE_ERROR,
+        NODE_START,
+        PIPELINE_COMPLETE,
+        PIPELINE_ERROR,
+        PIPELINE_START,
+        EventPayload,
+        NodeCompletePayload,
+        NodeErrorPayload,
+        NodeStartPayload,
+        PipelineCompletePayload,
+        PipelineErrorPayload,
+        PipelineStartPayload,
     )
 
 __all__ = [
@@ -47,8 +57,15 @@ __all__ = [
     "PIPELINE_ERROR",
     "PIPELINE_START",
     "EventBus",
+    "EventPayload",
     "EventPriority",
     "Hook",
+    "NodeCompletePayload",
+    "NodeErrorPayload",
+    "NodeStartPayload",
+    "PipelineCompletePayload",
+    "PipelineErrorPayload",
+    "PipelineStartPayload",
     "cleanup_dir",
     "dashboard_poster",
     "min_rows_alert",
@@ -61,19 +78,12 @@ __getattr__, __dir__ = lazy_attributes(
     {
         **dict.fromkeys(
             (
-                "EVENTS",
                 "EventBus",
                 "EventPriority",
                 "HOOK_ERRORS_METRIC",
                 "HOOK_EVENT_ATTRIBUTE",
                 "HOOK_NAME_ATTRIBUTE",
                 "Hook",
-                "NODE_COMPLETE",
-                "NODE_ERROR",
-                "NODE_START",
-                "PIPELINE_COMPLETE",
-                "PIPELINE_ERROR",
-                "PIPELINE_START",
             ),
             "odibi_otel.events.bus",
         ),
@@ -86,6 +96,25 @@ __getattr__, __dir__ = lazy_attributes(
                 "webhook_notifier",
             ),
             "odibi_otel.events.hooks",
+        ),
+        **dict.fromkeys(
+            (
+                "EVENTS",
+                "EventPayload",
+                "NODE_COMPLETE",
+                "NODE_ERROR",
+                "NODE_START",
+                "PIPELINE_COMPLETE",
+                "PIPELINE_ERROR",
+                "PIPELINE_START",
+                "NodeCompletePayload",
+                "NodeErrorPayload",
+                "NodeStartPayload",
+                "PipelineCompletePayload",
+                "PipelineErrorPayload",
+                "PipelineStartPayload",
+            ),
+            "odibi_otel.events.payloads",
         ),
     },
 )

@@ -4,7 +4,8 @@ The bus is an OpenTelemetry SDK :class:`~opentelemetry.sdk.trace.SpanProcessor`.
 ``pipeline <name>`` span fires ``pipeline_start``, the start of a ``node <step>`` span fires
 ``node_start``; their end fires ``node_complete`` / ``node_error`` and ``pipeline_complete`` /
 ``pipeline_error`` (``*_error`` when the span's status is ERROR). Hook payloads are read back from
-the span (attributes, timestamps, status), so a hook sees exactly what the trace records.
+the span (attributes, timestamps, status), so a hook sees exactly what the trace records; their
+keys per event are the TypedDicts of :mod:`odibi_otel.events.payloads`.
 
 Use it either way, or both at once:
 
@@ -18,11 +19,10 @@ A span that reaches the bus both ways fires its events once. See ``docs/events.m
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from enum import IntEnum
@@ -33,8 +33,17 @@ from opentelemetry import metrics
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import StatusCode
 
-from odibi_otel._internal.timefmt import iso_utc
-from odibi_otel.lineage._run_registry import lookup_tracker
+from odibi_otel.events._registration import HookTable, Registration, check_event
+from odibi_otel.events._span_payloads import build_payload
+from odibi_otel.events.payloads import (
+    EVENTS,
+    NODE_COMPLETE,
+    NODE_ERROR,
+    NODE_START,
+    PIPELINE_COMPLETE,
+    PIPELINE_ERROR,
+    PIPELINE_START,
+)
 from odibi_otel.otel import semconv
 from odibi_otel.otel._span_listeners import SpanDeduplicator, odibi_span_kind
 
@@ -54,22 +63,14 @@ __all__ = [
     "Hook",
 ]
 
-PIPELINE_START: Final = "pipeline_start"
-PIPELINE_COMPLETE: Final = "pipeline_complete"
-PIPELINE_ERROR: Final = "pipeline_error"
-NODE_START: Final = "node_start"
-NODE_COMPLETE: Final = "node_complete"
-NODE_ERROR: Final = "node_error"
-
-#: Every event a hook can be registered for.
-EVENTS: Final = (PIPELINE_START, PIPELINE_COMPLETE, PIPELINE_ERROR, NODE_START, NODE_COMPLETE, NODE_ERROR)
-
 #: Counter of hook calls that raised, with the two attributes below.
 HOOK_ERRORS_METRIC: Final = "odibi.hook.errors"
 HOOK_EVENT_ATTRIBUTE: Final = "odibi.hook.event"
 HOOK_NAME_ATTRIBUTE: Final = "odibi.hook.name"
 
 #: A hook: called with the event payload (a fresh dict per call); its return value is ignored.
+#: The payload's keys per event are described by the TypedDicts of
+#: :mod:`odibi_otel.events.payloads` (``NodeCompletePayload``, ...).
 Hook = Callable[[dict[str, Any]], object]
 HookT = TypeVar("HookT", bound=Callable[..., Any])
 
@@ -91,19 +92,56 @@ class EventPriority(IntEnum):
 
 
 @dataclass(frozen=True)
-class _Registration:
-    event: str
-    callback: Hook
-    priority: EventPriority
-    async_execution: bool
-    name: str
-    sequence: int
-
-
-@dataclass(frozen=True)
 class _Pending:
     description: str
     run_id: str | None
+
+
+class _HookFailures:
+    """Hook calls that raised: counted per (event, hook name) and in ``odibi.hook.errors``.
+
+    The first failure of a hook on an event is logged with its traceback; later ones are only
+    counted.
+    """
+
+    def __init__(self, meter_provider: metrics.MeterProvider | None) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[tuple[str, str]] = Counter()
+        provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
+        meter = provider.get_meter(semconv.INSTRUMENTATION_SCOPE, semconv.INSTRUMENTATION_VERSION)
+        self._counter = meter.create_counter(
+            HOOK_ERRORS_METRIC, unit="{error}", description="Event hook calls that raised an exception"
+        )
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """``{(event, hook name): count}``."""
+        with self._lock:
+            return dict(self._counts)
+
+    def failed(self, registration: Registration, exc: Exception) -> None:
+        """Count (and the first time, log) that ``registration``'s hook raised ``exc``."""
+        key = (registration.event, registration.name)
+        with self._lock:
+            self._counts[key] += 1
+            first = self._counts[key] == 1
+        try:
+            self._counter.add(
+                1, {HOOK_EVENT_ATTRIBUTE: registration.event, HOOK_NAME_ATTRIBUTE: registration.name}
+            )
+        except Exception:  # a broken metrics pipeline must not hide the hook's error
+            _logger.debug("odibi_otel: could not record %s", HOOK_ERRORS_METRIC, exc_info=True)
+        if first:
+            _logger.warning(
+                "odibi_otel: hook %r on %s raised %s: %s; the pipeline and the other hooks go on. "
+                "Further errors of this hook on this event are counted (EventBus.hook_errors, "
+                "metric %s), not logged.",
+                registration.name,
+                registration.event,
+                type(exc).__name__,
+                exc,
+                HOOK_ERRORS_METRIC,
+                exc_info=exc,
+            )
 
 
 class EventBus(SpanProcessor):
@@ -135,19 +173,14 @@ class EventBus(SpanProcessor):
         self.max_async_workers = max_async_workers
         self.async_timeout = float(async_timeout)
         self._lock = threading.Lock()
-        self._hooks: dict[str, tuple[_Registration, ...]] = {event: () for event in EVENTS}
-        self._sequence = itertools.count()
+        self._table = HookTable()
+        self._hooks = self._table.by_event  # the same dict: dispatch reads it without a detour
         self._started = SpanDeduplicator(_DEDUPE_WINDOW)
         self._ended = SpanDeduplicator(_DEDUPE_WINDOW)
-        self._errors: Counter[tuple[str, str]] = Counter()
         self._pending: dict[Future[None], _Pending] = {}
         self._executor: ThreadPoolExecutor | None = None
         self._shut_down = False
-        provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
-        meter = provider.get_meter(semconv.INSTRUMENTATION_SCOPE, semconv.INSTRUMENTATION_VERSION)
-        self._error_counter = meter.create_counter(
-            HOOK_ERRORS_METRIC, unit="{error}", description="Event hook calls that raised an exception"
-        )
+        self._failures = _HookFailures(meter_provider)
 
     # ----------------------------------------------------------------------------- registration
 
@@ -176,23 +209,13 @@ class EventBus(SpanProcessor):
             ValueError: ``event`` or ``priority`` is not a valid one.
             TypeError: ``callback`` is not callable.
         """
-        _check_event(event)
+        check_event(event)
         if not callable(callback):
             raise TypeError(f"callback for {event!r} must be callable, got {type(callback).__name__}")
         level = _check_priority(priority)
         if name is not None and (not isinstance(name, str) or not name):
             raise TypeError(f"name must be a non-empty string, got {name!r}")
-        with self._lock:
-            registration = _Registration(
-                event=event,
-                callback=callback,
-                priority=level,
-                async_execution=bool(async_execution),
-                name=name or _default_name(callback),
-                sequence=next(self._sequence),
-            )
-            hooks = (*self._hooks[event], registration)
-            self._hooks[event] = tuple(sorted(hooks, key=lambda item: (item.priority, item.sequence)))
+        self._table.add(event, callback, level, bool(async_execution), name)
 
     def unregister_hook(self, event: str, callback: Hook) -> bool:
         """Remove every registration of ``callback`` for ``event``; ``True`` if there was one.
@@ -200,12 +223,8 @@ class EventBus(SpanProcessor):
         Raises:
             ValueError: ``event`` is not one of :data:`EVENTS`.
         """
-        _check_event(event)
-        with self._lock:
-            hooks = self._hooks[event]
-            kept = tuple(item for item in hooks if not _same_callback(item.callback, callback))
-            self._hooks[event] = kept
-            return len(kept) != len(hooks)
+        check_event(event)
+        return self._table.remove(event, callback)
 
     def hook(
         self,
@@ -222,7 +241,7 @@ class EventBus(SpanProcessor):
             @bus.hook("node_complete", priority=EventPriority.HIGH)
             def log_rows(event_data): ...
         """
-        _check_event(event)
+        check_event(event)
         _check_priority(priority)
 
         def decorator(function: HookT) -> HookT:
@@ -233,14 +252,13 @@ class EventBus(SpanProcessor):
 
     def hook_names(self, event: str) -> list[str]:
         """Names of the hooks registered for ``event``, in the order they run."""
-        _check_event(event)
+        check_event(event)
         return [item.name for item in self._hooks[event]]
 
     @property
     def hook_errors(self) -> dict[tuple[str, str], int]:
         """How many calls of each hook raised: ``{(event, hook name): count}``."""
-        with self._lock:
-            return dict(self._errors)
+        return self._failures.counts()
 
     # ------------------------------------------------------------------- SpanProcessor interface
 
@@ -325,7 +343,7 @@ class EventBus(SpanProcessor):
         hooks = self._hooks[event]
         if not hooks or not self._first_sighting(span, ended=ended):
             return
-        payload = _build_payload(event, span)
+        payload = build_payload(event, span)
         for registration in hooks:
             if registration.async_execution:
                 self._submit(registration, dict(payload))
@@ -335,37 +353,13 @@ class EventBus(SpanProcessor):
     def _first_sighting(self, span: ReadableSpan, *, ended: bool) -> bool:
         return (self._ended if ended else self._started).first_time(span)
 
-    def _run_hook(self, registration: _Registration, payload: dict[str, Any]) -> None:
+    def _run_hook(self, registration: Registration, payload: dict[str, Any]) -> None:
         try:
             registration.callback(payload)
         except Exception as exc:
-            self._hook_failed(registration, exc)
+            self._failures.failed(registration, exc)
 
-    def _hook_failed(self, registration: _Registration, exc: Exception) -> None:
-        key = (registration.event, registration.name)
-        with self._lock:
-            self._errors[key] += 1
-            first = self._errors[key] == 1
-        try:
-            self._error_counter.add(
-                1, {HOOK_EVENT_ATTRIBUTE: registration.event, HOOK_NAME_ATTRIBUTE: registration.name}
-            )
-        except Exception:  # a broken metrics pipeline must not hide the hook's error
-            _logger.debug("odibi_otel: could not record %s", HOOK_ERRORS_METRIC, exc_info=True)
-        if first:
-            _logger.warning(
-                "odibi_otel: hook %r on %s raised %s: %s; the pipeline and the other hooks go on. "
-                "Further errors of this hook on this event are counted (EventBus.hook_errors, "
-                "metric %s), not logged.",
-                registration.name,
-                registration.event,
-                type(exc).__name__,
-                exc,
-                HOOK_ERRORS_METRIC,
-                exc_info=exc,
-            )
-
-    def _submit(self, registration: _Registration, payload: dict[str, Any]) -> None:
+    def _submit(self, registration: Registration, payload: dict[str, Any]) -> None:
         run_id = payload.get("run_id")
         description = f"{registration.name} on {registration.event} (run {run_id})"
         with self._lock:
@@ -382,54 +376,6 @@ class EventBus(SpanProcessor):
             self._pending.pop(future, None)
 
 
-def _build_payload(event: str, span: ReadableSpan) -> dict[str, Any]:
-    """The payload of ``event`` read from an odibi_otel ``span`` (see ``docs/events.md``)."""
-    attributes: Mapping[str, Any] = span.attributes or {}
-    context = span.context
-    started = event in (PIPELINE_START, NODE_START)
-    payload: dict[str, Any] = {
-        "event_type": event,
-        "timestamp": iso_utc(span.start_time if started else span.end_time),
-        "pipeline_name": attributes.get(semconv.PIPELINE_NAME),
-        "run_id": attributes.get(semconv.RUN_ID),
-        "trace_id": f"{context.trace_id if context is not None else 0:032x}",
-        "span_id": f"{context.span_id if context is not None else 0:016x}",
-    }
-    if event in (NODE_START, NODE_COMPLETE, NODE_ERROR):
-        payload["step_name"] = attributes.get(semconv.NODE_NAME)
-        payload["layer"] = attributes.get(semconv.NODE_LAYER)
-        payload["type"] = attributes.get(semconv.NODE_TYPE)
-    if event == NODE_COMPLETE:
-        payload["duration_ms"] = _duration_ms(span)
-        payload["row_count"] = attributes.get(semconv.NODE_ROWS_OUT, 0)
-        payload["column_count"] = attributes.get(semconv.NODE_COLUMNS_OUT, 0)
-        payload["cache_hit"] = bool(attributes.get(semconv.NODE_CACHE_HIT, False))
-        payload["data_size_bytes"] = attributes.get(semconv.NODE_OUTPUT_SIZE_BYTES, 0)
-    elif event in (NODE_ERROR, PIPELINE_ERROR):
-        payload["error_message"] = span.status.description or ""
-        payload["error_type"] = attributes.get(semconv.ERROR_TYPE)
-    elif event == PIPELINE_COMPLETE:
-        payload["duration_ms"] = _duration_ms(span)
-        payload["success"] = span.status.status_code is not StatusCode.ERROR
-        payload["nodes_total"] = attributes.get(semconv.PIPELINE_NODES_TOTAL, 0)
-        payload["nodes_succeeded"] = attributes.get(semconv.PIPELINE_NODES_SUCCEEDED, 0)
-        payload["nodes_failed"] = attributes.get(semconv.PIPELINE_NODES_FAILED, 0)
-        payload["nodes_skipped"] = attributes.get(semconv.PIPELINE_NODES_SKIPPED, 0)
-        payload["tracker"] = lookup_tracker(payload["run_id"])
-    return payload
-
-
-def _duration_ms(span: ReadableSpan) -> float:
-    if span.start_time is None or span.end_time is None:
-        return 0.0
-    return round((span.end_time - span.start_time) / 1e6, 3)
-
-
-def _check_event(event: object) -> None:
-    if event not in EVENTS:
-        raise ValueError(f"unknown event {event!r}; valid events: {', '.join(EVENTS)}")
-
-
 def _check_priority(priority: object) -> EventPriority:
     if not isinstance(priority, bool) and isinstance(priority, int):
         try:
@@ -438,19 +384,3 @@ def _check_priority(priority: object) -> EventPriority:
             pass
     choices = ", ".join(f"{item.name}={item.value}" for item in EventPriority)
     raise ValueError(f"priority must be an EventPriority ({choices}), got {priority!r}")
-
-
-def _same_callback(registered: Hook, callback: Hook) -> bool:
-    if registered is callback:
-        return True
-    try:
-        return bool(registered == callback)
-    except Exception:
-        return False
-
-
-def _default_name(callback: Hook) -> str:
-    name = getattr(callback, "__qualname__", None) or getattr(callback, "__name__", None)
-    if isinstance(name, str) and name:
-        return name
-    return type(callback).__qualname__

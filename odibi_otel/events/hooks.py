@@ -110,7 +110,7 @@ def min_rows_alert(
     """A data-quality hook: warns when a completed node produced fewer than ``min_rows`` rows.
 
     On ``node_complete`` with ``row_count < min_rows`` it logs a warning on the
-    ``odibi_otel.events.hooks`` logger and calls ``on_alert(event_data)`` (e.g. to page someone); it
+    ``odibi_otel.hooks`` logger and calls ``on_alert(event_data)`` (e.g. to page someone); it
     ignores other events. ``min_rows_alert(1)`` flags nodes that produced no rows.
 
     Raises:

@@ -1,5 +1,6 @@
 """Metrics: the MetricsManager (OpenTelemetry instruments fed from the run's spans), its Prometheus
-exposition and the ``/metrics`` endpoint. See ``docs/metrics.md``.
+exposition, the ``/metrics`` endpoint and the layout of its summary (``MetricsSummary``). See
+``docs/metrics.md``.
 """
 
 from __future__ import annotations
@@ -21,12 +22,18 @@ if TYPE_CHECKING:
         MetricsServer,
         resolve_endpoint,
     )
+    from odibi_otel.metrics.summary import (
+        MetricsSummary,
+        NodeMetrics,
+    )
 
 __all__ = [
     "DEFAULT_CARDINALITY_LIMIT",
     "MetricType",
     "MetricsManager",
     "MetricsServer",
+    "MetricsSummary",
+    "NodeMetrics",
     "PrometheusRenderer",
     "resolve_endpoint",
 ]
@@ -52,6 +59,13 @@ __getattr__, __dir__ = lazy_attributes(
         **dict.fromkeys(
             ("PrometheusRenderer",),
             "odibi_otel.metrics.prometheus_text",
+        ),
+        **dict.fromkeys(
+            (
+                "MetricsSummary",
+                "NodeMetrics",
+            ),
+            "odibi_otel.metrics.summary",
         ),
     },
 )

@@ -9,66 +9,45 @@ from one scrape to the next, so a scrape costs the SDK's collection plus string 
 The output is meant to be byte-for-byte what ``PrometheusMetricReader`` (default settings) +
 ``prometheus_client.generate_latest`` (text format 0.0.4) or
 ``prometheus_client.openmetrics.exposition.generate_latest`` (OpenMetrics 1.0.0) produce for the
-same data: the exporter's own name, unit and label-key translation functions are used, its
-quirks are kept (``target_info`` from the first collection, families keyed by name, description
-and unit, missing labels filled with ``""``, non-string label values as JSON) and
-``tests/test_prometheus_text.py`` compares both renderings on varied data.
+same data: the exporter's own name, unit and label-key translation functions are used
+(:mod:`odibi_otel.metrics._families`), its quirks are kept (``target_info`` from the first
+collection, families keyed by name, description and unit, missing labels filled with ``""``,
+non-string label values as JSON) and ``tests/test_prometheus_text.py`` compares both renderings
+on varied data.
 
 - :class:`MetricsDataReader`: an SDK ``MetricReader`` that collects on demand (a pull reader,
   cumulative temporality like the Prometheus exporter) and hands the ``MetricsData`` back.
 - :class:`PrometheusRenderer`: ``MetricsData`` -> exposition bytes (text or OpenMetrics).
 - :class:`MetricsDataCollector`: a prometheus_client collector yielding the same families, for
   registries (OpenMetrics via prometheus_client, ``start_http_server``, ...); not optimised.
+
+(The reader and the collector live in :mod:`odibi_otel.metrics._collection`; import them from
+here.)
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from itertools import accumulate
-from json import dumps
-from logging import getLogger
 from operator import add
 from re import compile as re_compile
 from typing import Any, Final
 
-from opentelemetry.sdk.metrics import (
-    Counter,
-    Histogram,
-    ObservableCounter,
-    ObservableGauge,
-    ObservableUpDownCounter,
-    UpDownCounter,
-)
-from opentelemetry.sdk.metrics.export import (
-    AggregationTemporality,
-    CardinalityLimits,
-    Gauge,
-    HistogramDataPoint,
-    Metric,
-    MetricReader,
-    MetricsData,
-    NumberDataPoint,
-    Sum,
-)
-from opentelemetry.sdk.metrics.export import Histogram as HistogramData
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from prometheus_client.metrics_core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    InfoMetricFamily,
-)
-from prometheus_client.metrics_core import Metric as PrometheusFamily
+from opentelemetry.sdk.metrics.export import HistogramDataPoint, MetricsData
 from prometheus_client.openmetrics.exposition import escape_label_name, escape_metric_name
 from prometheus_client.utils import floatToGoString, parse_version
 
-from odibi_otel.otel._sdk_compat import (
-    OtelComponentTypeValues,
-    map_unit,
-    sanitize_attribute,
-    sanitize_full_name,
+from odibi_otel.metrics._collection import MetricsDataCollector, MetricsDataReader
+from odibi_otel.metrics._families import (
+    CACHE_LIMIT,
+    COUNTER,
+    HISTOGRAM,
+    TARGET_INFO_DESCRIPTION,
+    TARGET_INFO_NAME,
+    Family,
+    Part,
+    Translator,
+    bucket_bounds,
 )
 
 __all__ = [
@@ -80,8 +59,6 @@ __all__ = [
     "wants_openmetrics",
 ]
 
-_logger = getLogger("odibi_otel.prometheus_text")
-
 #: Content type of the Prometheus text format the renderer writes by default.
 CONTENT_TYPE_TEXT: Final = "text/plain; version=0.0.4; charset=utf-8"
 #: Content type of its OpenMetrics rendering (names are always legacy names: ``underscores``).
@@ -89,75 +66,11 @@ CONTENT_TYPE_OPENMETRICS: Final = (
     "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores"
 )
 
-# What opentelemetry-exporter-prometheus calls things (its module constants are private).
-_TARGET_INFO_NAME: Final = "target"
-_TARGET_INFO_DESCRIPTION: Final = "Target metadata"
-_SCOPE_NAME_LABEL: Final = "otel_scope_name"
-_SCOPE_VERSION_LABEL: Final = "otel_scope_version"
-_SCOPE_SCHEMA_URL_LABEL: Final = "otel_scope_schema_url"
-_SCOPE_ATTRIBUTE_PREFIX: Final = "otel_scope_"
-
 #: OpenMetrics sample names: prometheus_client replaces every character that may not start
 #: (a digit) or be part of (anything but ``[A-Za-z0-9_]``) a legacy label name with ``_``.
 _OPENMETRICS_SAMPLE_NAME: Final = re_compile(r"[^A-Za-z0-9_]|^[0-9]")
-_CACHE_LIMIT: Final = 100_000
-
-_COUNTER: Final = "counter"
-_GAUGE: Final = "gauge"
-_HISTOGRAM: Final = "histogram"
-
-
-class MetricsDataReader(MetricReader):
-    """An SDK metric reader that collects when asked and returns the ``MetricsData``.
-
-    Temporality is cumulative for every instrument, as with OpenTelemetry's Prometheus reader, so
-    collecting any number of times (from several callers) never resets a value. After
-    :meth:`shutdown`, :meth:`collect_data` returns ``None``.
-
-    Args:
-        cardinality_limits: Per instrument class, the series kept per collection before the SDK
-            folds new ones into an ``otel.metric.overflow=true`` series (SDK default: 2,000).
-    """
-
-    def __init__(self, cardinality_limits: CardinalityLimits | None = None) -> None:
-        cumulative = AggregationTemporality.CUMULATIVE
-        super().__init__(
-            preferred_temporality={
-                kind: cumulative
-                for kind in (
-                    Counter,
-                    UpDownCounter,
-                    Histogram,
-                    ObservableCounter,
-                    ObservableUpDownCounter,
-                    ObservableGauge,
-                )
-            },
-            cardinality_limits=cardinality_limits,
-            otel_component_type=OtelComponentTypeValues.PROMETHEUS_HTTP_TEXT_METRIC_EXPORTER,
-        )
-        self._collecting = threading.Lock()
-        self._received: MetricsData | None = None
-        self._is_shut_down = False
-
-    def collect_data(self, timeout_millis: float = 10_000) -> MetricsData | None:
-        """Collect now; the provider's current data, or ``None`` (no series yet, or shut down)."""
-        if self._is_shut_down:
-            return None
-        with self._collecting:  # one collection at a time: each caller gets its own data back
-            self._received = None
-            self.collect(timeout_millis=timeout_millis)
-            data, self._received = self._received, None
-        return data
-
-    def _receive_metrics(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
-    ) -> None:
-        self._received = metrics_data
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        """Stop answering :meth:`collect_data` (the meter provider's shutdown calls this)."""
-        self._is_shut_down = True
+#: ``floatToGoString`` (untyped in prometheus_client): how prometheus_client writes sample values.
+_float_text: Final[Callable[[Any], str]] = floatToGoString
 
 
 def wants_openmetrics(accept: str | None) -> bool:
@@ -188,144 +101,6 @@ def wants_openmetrics(accept: str | None) -> bool:
     return False
 
 
-# -- translation: the exporter's families ------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Part:
-    """One OTel metric's points in a family, with the label keys computed over its points."""
-
-    label_keys: tuple[str, ...]
-    context: tuple[tuple[str, Any], ...]  # resource then scope attributes, before the point's own
-    base: dict[str, str]  # the context as labels
-    points: Sequence[Any]
-
-
-@dataclass(slots=True)
-class _Family:
-    """A Prometheus family as the exporter builds it (one per name, description, unit, kind)."""
-
-    family_id: str
-    kind: str
-    name: str  # the exporter's metric name; prometheus_client adds the unit (and ``_total``)
-    documentation: str
-    unit: str
-    label_names: tuple[str, ...]  # the label keys of the family's first metric (sorted)
-    parts: list[_Part] = field(default_factory=list)
-
-
-class _Translator:
-    """The exporter's translation of ``MetricsData`` into families, with its label-key cache."""
-
-    def __init__(self) -> None:
-        self._keys: dict[str, str] = {}
-        self._target_info: dict[str, str] | None = None
-
-    def sanitize(self, key: str) -> str:
-        """A Prometheus label name for an attribute key (``sanitize_attribute``, memoised)."""
-        label = self._keys.get(key)
-        if label is None:
-            if len(self._keys) >= _CACHE_LIMIT:
-                self._keys.clear()
-            label = self._keys[key] = sanitize_attribute(key)
-        return label
-
-    def target_info(self, data: MetricsData) -> dict[str, str]:
-        """``target_info``'s labels: the first collection's resource attributes (kept thereafter)."""
-        if self._target_info is None:
-            attributes: dict[str, Any] = {}
-            for resource_metrics in data.resource_metrics:
-                attributes = {**attributes, **resource_metrics.resource.attributes}
-            self._target_info = {sanitize_attribute(k): _label_value(v) for k, v in attributes.items()}
-        return self._target_info
-
-    def families(self, data: MetricsData) -> list[_Family]:
-        """The families of one collection, in the exporter's order."""
-        families: dict[str, _Family] = {}
-        for resource_metrics in data.resource_metrics:
-            for scope_metrics in resource_metrics.scope_metrics:
-                context = tuple(_scope_labels(scope_metrics.scope).items())
-                base = {self.sanitize(key): _label_value(value) for key, value in context}
-                for metric in scope_metrics.metrics:
-                    self._add(families, metric, context, base)
-        return list(families.values())
-
-    def _add(
-        self,
-        families: dict[str, _Family],
-        metric: Metric,
-        context: tuple[tuple[str, Any], ...],
-        base: dict[str, str],
-    ) -> None:
-        kind = _kind(metric)
-        if kind is None:
-            _logger.warning("Unsupported metric data. %s", type(metric.data))
-            return
-        name = sanitize_full_name(metric.name)
-        documentation = metric.description or ""
-        unit = map_unit(metric.unit or "")
-        points = metric.data.data_points
-        label_keys: tuple[str, ...] = ()
-        if points:  # the exporter gathers the keys point by point: no point, no key
-            raw_keys: set[str] = set().union(*(point.attributes for point in points if point.attributes))
-            label_keys = tuple(sorted(set(base).union(map(self.sanitize, raw_keys))))
-        family_id = f"{name}|{documentation}|{unit}|{kind}"
-        family = families.get(family_id)
-        if family is None:
-            family = families[family_id] = _Family(family_id, kind, name, documentation, unit, label_keys)
-        family.parts.append(_Part(label_keys, context, base, points))
-
-    def label_values(self, part: _Part, attributes: Any) -> list[str]:
-        """A point's label values in the order of ``part.label_keys`` (missing ones ``""``).
-
-        Like the exporter: context then point attributes, a later key winning over an earlier
-        one that sanitises to the same label name; non-string values as JSON.
-        """
-        labels = part.base.copy()
-        if attributes:
-            keys = self._keys
-            for key, value in attributes.items():
-                label = keys.get(key)
-                if label is None:
-                    label = self.sanitize(key)
-                labels[label] = value if value.__class__ is str else _label_value(value)
-        return [labels.get(key, "") for key in part.label_keys]
-
-
-def _kind(metric: Metric) -> str | None:
-    data = metric.data
-    if isinstance(data, Sum):
-        # The Prometheus compatibility spec: cumulative non-monotonic sums are gauges.
-        cumulative = data.aggregation_temporality == AggregationTemporality.CUMULATIVE
-        return _GAUGE if not data.is_monotonic and cumulative else _COUNTER
-    if isinstance(data, Gauge):
-        return _GAUGE
-    if isinstance(data, HistogramData):
-        return _HISTOGRAM
-    return None
-
-
-def _scope_labels(scope: InstrumentationScope) -> dict[str, Any]:
-    labels: dict[str, Any] = {}
-    if scope.attributes:
-        for key, value in scope.attributes.items():
-            labels[_SCOPE_ATTRIBUTE_PREFIX + key] = value
-    labels[_SCOPE_NAME_LABEL] = scope.name or ""
-    labels[_SCOPE_VERSION_LABEL] = scope.version or ""
-    labels[_SCOPE_SCHEMA_URL_LABEL] = scope.schema_url or ""
-    return labels
-
-
-def _label_value(value: Any) -> str:
-    """The exporter's label value: strings as they are, anything else as JSON."""
-    return str(value) if isinstance(value, str) else dumps(value, default=str)
-
-
-def _bucket_bounds(bounds: Sequence[float]) -> list[str]:
-    """The exporter's ``le`` values: ``f"{bound}"`` and ``+Inf``."""
-    return [f"{bound}" for bound in bounds] + ["+Inf"]
-
-
 # -- the fast text rendering -------------------------------------------------------------------
 
 
@@ -345,8 +120,8 @@ class _NumberTexts(dict[Any, bytes]):
     """``floatToGoString(n)`` and the line's end for the integers seen (counts), memoised."""
 
     def __missing__(self, number: Any) -> bytes:
-        text = (floatToGoString(number) + "\n").encode()
-        if len(self) >= _CACHE_LIMIT:
+        text = (_float_text(number) + "\n").encode()
+        if len(self) >= CACHE_LIMIT:
             self.clear()
         self[number] = text
         return text
@@ -360,7 +135,7 @@ def _value_line(value: Any) -> bytes:
     """A sample value and the line's end, as prometheus_client formats it."""
     if value.__class__ is int:
         return _INT_TEXTS[value]
-    return (floatToGoString(value) + "\n").encode()
+    return (_float_text(value) + "\n").encode()
 
 
 def _cacheable(attributes: Any) -> bool:
@@ -407,7 +182,7 @@ class PrometheusRenderer:
     """
 
     def __init__(self) -> None:
-        self._translator = _Translator()
+        self._translator = Translator()
         self._layouts: dict[Any, _Layout] = {}
         self._bounds: dict[Any, list[str]] = {}
 
@@ -416,10 +191,10 @@ class PrometheusRenderer:
         out: list[bytes] = []
         if data is not None:
             labels = _label_text(self._translator.target_info(data).items())
-            info = f"{_TARGET_INFO_NAME}_info"
+            info = f"{TARGET_INFO_NAME}_info"
             # an info family: OpenMetrics keeps the type, the text format calls it a gauge
-            name, kind = (_TARGET_INFO_NAME, "info") if openmetrics else (info, "gauge")
-            head = f"# HELP {name} {_TARGET_INFO_DESCRIPTION}\n# TYPE {name} {kind}\n"
+            name, kind = (TARGET_INFO_NAME, "info") if openmetrics else (info, "gauge")
+            head = f"# HELP {name} {TARGET_INFO_DESCRIPTION}\n# TYPE {name} {kind}\n"
             line = f"{info}{{{labels}}} 1.0\n" if labels else f"{info} 1.0\n"
             out.append((head + line).encode())
             layouts: dict[Any, _Layout] = {}
@@ -433,16 +208,16 @@ class PrometheusRenderer:
         return b"".join(out)
 
     def _render_family(
-        self, family: _Family, openmetrics: bool, out: list[bytes], layouts: dict[Any, _Layout]
+        self, family: Family, openmetrics: bool, out: list[bytes], layouts: dict[Any, _Layout]
     ) -> None:
         # prometheus_client's Metric: the unit is appended unless the name ends with it; a
         # counter's "_total" is dropped first and comes back on its samples.
         name = family.name
-        if family.kind == _COUNTER and name.endswith("_total"):
+        if family.kind == COUNTER and name.endswith("_total"):
             name = name[:-6]
         if family.unit and not name.endswith("_" + family.unit):
             name += "_" + family.unit
-        sample = name + "_total" if family.kind == _COUNTER else name
+        sample = name + "_total" if family.kind == COUNTER else name
         if openmetrics:
             shown = escape_metric_name(name)
             head = f"# HELP {shown} {_escape_value(family.documentation)}\n# TYPE {shown} {family.kind}\n"
@@ -464,12 +239,12 @@ class PrometheusRenderer:
             if key is not None:
                 layouts[key] = layout
             renamed = openmetrics and layout.om_sample_name != layout.sample_name
-            if family.kind == _HISTOGRAM:
+            if family.kind == HISTOGRAM:
                 self._render_histograms(part, layout, renamed, out)
             else:
                 self._render_numbers(part, layout, renamed, out)
 
-    def _render_numbers(self, part: _Part, layout: _Layout, renamed: bool, out: list[bytes]) -> None:
+    def _render_numbers(self, part: Part, layout: _Layout, renamed: bool, out: list[bytes]) -> None:
         series, seen = layout.series, layout.seen
         for point in part.points:
             attributes = point.attributes
@@ -486,7 +261,7 @@ class PrometheusRenderer:
                 prefix = _renamed(layout, prefix)
             out.append(prefix + _value_line(point.value))
 
-    def _render_histograms(self, part: _Part, layout: _Layout, renamed: bool, out: list[bytes]) -> None:
+    def _render_histograms(self, part: Part, layout: _Layout, renamed: bool, out: list[bytes]) -> None:
         series, seen = layout.series, layout.seen
         texts = _INT_TEXTS
         for point in part.points:
@@ -508,15 +283,15 @@ class PrometheusRenderer:
                 out.append(count + texts[cumulative[shown - 1]])  # the +Inf bucket is the count
                 out.append(total + _value_line(point.sum))
 
-    def _histogram_prefixes(self, part: _Part, layout: _Layout, point: HistogramDataPoint) -> tuple[Any, ...]:
+    def _histogram_prefixes(self, part: Part, layout: _Layout, point: HistogramDataPoint) -> tuple[Any, ...]:
         """(attributes, bounds, bucket line starts, ``_count`` and ``_sum`` line starts)."""
         name = layout.sample_name
         bounds = tuple(point.explicit_bounds)
         le_values = self._bounds.get(bounds)
         if le_values is None:
-            if len(self._bounds) >= _CACHE_LIMIT:
+            if len(self._bounds) >= CACHE_LIMIT:
                 self._bounds.clear()
-            le_values = self._bounds[bounds] = [_escape_value(le) for le in _bucket_bounds(bounds)]
+            le_values = self._bounds[bounds] = [_escape_value(le) for le in bucket_bounds(bounds)]
         pairs = layout.pairs(self._translator.label_values(part, point.attributes))
         before = "".join(pairs[i] + "," for i in layout.before_le if i < len(pairs))
         after = "".join("," + pairs[i] for i in layout.after_le if i < len(pairs))
@@ -532,59 +307,3 @@ class PrometheusRenderer:
 def _renamed(layout: _Layout, text: bytes) -> bytes:
     """A line start with its OpenMetrics sample name (differs only for names with ``:``)."""
     return layout.om_sample_name.encode() + text[len(layout.sample_name.encode()) :]
-
-
-# -- prometheus_client families (for registries) -----------------------------------------------
-
-
-class MetricsDataCollector:
-    """A prometheus_client collector: the same families, as prometheus_client ``Metric`` objects.
-
-    Register it in a ``CollectorRegistry`` to use prometheus_client's own exposition (OpenMetrics
-    ``generate_latest``, ``start_http_server``, ...). Each ``collect()`` collects anew from
-    ``collect_data``; it is as slow as the exporter it mirrors.
-
-    Args:
-        collect_data: Returns the current ``MetricsData`` (e.g. :meth:`MetricsDataReader.collect_data`).
-    """
-
-    def __init__(self, collect_data: Callable[[], MetricsData | None]) -> None:
-        self._collect_data = collect_data
-        self._translator = _Translator()
-        self._lock = threading.Lock()
-
-    def describe(self) -> list[PrometheusFamily]:
-        """Nothing: the registry must not collect at registration (names are not known yet)."""
-        return []
-
-    def collect(self) -> Iterator[PrometheusFamily]:
-        """The current families: ``target_info`` first, then one per exporter family."""
-        data = self._collect_data()
-        if data is None:
-            return
-        with self._lock:
-            attributes = self._translator.target_info(data)
-            families = self._translator.families(data)
-            info = InfoMetricFamily(_TARGET_INFO_NAME, _TARGET_INFO_DESCRIPTION, labels=list(attributes))
-            info.add_metric(labels=list(attributes), value=attributes)
-            built = [info] + [self._build(family) for family in families]
-        yield from built
-
-    def _build(self, family: _Family) -> PrometheusFamily:
-        factory: Any = {_COUNTER: CounterMetricFamily, _GAUGE: GaugeMetricFamily}.get(
-            family.kind, HistogramMetricFamily
-        )
-        built = factory(
-            name=family.name, documentation=family.documentation, labels=family.label_names, unit=family.unit
-        )
-        for part in family.parts:
-            for point in part.points:
-                values = self._translator.label_values(part, point.attributes)
-                if isinstance(point, HistogramDataPoint):
-                    cumulative = accumulate(point.bucket_counts)
-                    buckets = list(zip(_bucket_bounds(point.explicit_bounds), cumulative, strict=False))
-                    built.add_metric(labels=values, buckets=buckets, sum_value=point.sum)
-                else:
-                    assert isinstance(point, NumberDataPoint)
-                    built.add_metric(labels=values, value=point.value)
-        return built

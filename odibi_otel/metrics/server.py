@@ -39,6 +39,9 @@ __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "MetricsServer", "Render", "resolve_e
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 9464
 
+#: prometheus_client's OpenMetrics ``generate_latest`` (untyped there).
+_openmetrics_exposition: Final[Callable[[CollectorRegistry], bytes]] = openmetrics_exposition
+
 #: ``render(openmetrics, compressed) -> body``: the exposition in OpenMetrics or the text format,
 #: gzip-compressed or not.
 Render: TypeAlias = Callable[[bool, bool], bytes]
@@ -73,7 +76,9 @@ class MetricsServer:
     ) -> None:
         bind_host, bind_port = resolve_endpoint(host, port)
         family, address = _best_family(bind_host, bind_port)
-        server_class = type("_MetricsHTTPServer", (ThreadingWSGIServer,), {"address_family": family})
+        server_class: type[ThreadingWSGIServer] = type(
+            "_MetricsHTTPServer", (ThreadingWSGIServer,), {"address_family": family}
+        )
         render = _registry_render(source) if isinstance(source, CollectorRegistry) else source
         app = _metrics_app(render)
         self._server = make_server(address, bind_port, app, server_class, handler_class=_QuietHandler)
@@ -141,7 +146,7 @@ def _registry_render(registry: CollectorRegistry) -> Render:
     """A :data:`Render` of any prometheus_client registry, by prometheus_client itself."""
 
     def render(openmetrics: bool, compressed: bool) -> bytes:
-        body = openmetrics_exposition(registry) if openmetrics else text_exposition(registry)
+        body = _openmetrics_exposition(registry) if openmetrics else text_exposition(registry)
         return gzip.compress(body) if compressed else body
 
     return render
