@@ -71,7 +71,7 @@ HOOK_NAME_ATTRIBUTE: Final = "odibi.hook.name"
 #: A hook: called with the event payload (a fresh dict per call); its return value is ignored.
 #: The payload's keys per event are described by the TypedDicts of
 #: :mod:`odibi_otel.events.payloads` (``NodeCompletePayload``, ...).
-Hook = Callable[[dict[str, Any]], object]
+Hook = Callable[[Any], object]
 HookT = TypeVar("HookT", bound=Callable[..., Any])
 
 # Span keys remembered per phase (start / end) to fire each event once when a span reaches the bus

@@ -24,7 +24,7 @@ from odibi_otel.engines.base import ENGINES, get_engine
 from odibi_otel.errors import PipelineValidationError
 from odibi_otel.lineage._run_registry import forget_run, register_run
 from odibi_otel.lineage.tracker import Tracker, TrackerConfig
-from odibi_otel.metrics.defaults import default_metrics_manager
+from odibi_otel.metrics._defaults import default_metrics_manager
 from odibi_otel.otel import semconv
 from odibi_otel.otel._processor_guard import guard_tracer
 from odibi_otel.otel._providers import resolve_logger_provider, resolve_tracer_provider

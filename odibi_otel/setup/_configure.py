@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 from opentelemetry import metrics, trace
 
-from odibi_otel.metrics.defaults import set_default_metrics_manager
+from odibi_otel.metrics._defaults import set_default_metrics_manager
 from odibi_otel.otel._sdk_compat import (
     EXPORT_LOGGERS,
     is_unset_provider,
