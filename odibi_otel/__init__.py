@@ -28,6 +28,7 @@ from odibi_otel.errors import (
     StepFieldError,
     StoryInputError,
     TelemetryFileError,
+    UndefinedVariableError,
     UnknownStepTypeError,
     UnsupportedEngineError,
 )
@@ -109,6 +110,7 @@ __all__ = [
     "TelemetryHandle",
     "Tracker",
     "TrackerConfig",
+    "UndefinedVariableError",
     "UnknownStepTypeError",
     "UnsupportedEngineError",
     "__version__",

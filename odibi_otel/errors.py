@@ -21,6 +21,7 @@ __all__ = [
     "StepFieldError",
     "StoryInputError",
     "TelemetryFileError",
+    "UndefinedVariableError",
     "UnknownStepTypeError",
     "UnsupportedEngineError",
 ]
@@ -51,6 +52,10 @@ class StepFieldError(PipelineValidationError, TypeError):
 
 class UnknownStepTypeError(StepFieldError):
     """A step's ``type`` is not one of the supported step types."""
+
+
+class UndefinedVariableError(StepFieldError):
+    """A pipeline file uses a ``${NAME}`` variable that no ``--var``, environment variable or default sets."""
 
 
 class FunctionReferenceError(StepFieldError):

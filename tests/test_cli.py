@@ -42,12 +42,17 @@ steps:
 """
 
 STEPS_MODULE = """\
+import time
+
+
 def double(orders, factor):
     return orders.assign(amount=orders["amount"] * float(factor))
 
 
 def check(doubled):
     if (doubled["amount"] > 100).any():
+        time.sleep(0.02)  # a failing node that ran a while: its duration must show
+
         raise ValueError("amount over 100 after doubling:\\nsecond line of the message")
     return doubled
 """
@@ -152,8 +157,8 @@ def _assert_one_line_error(completed: subprocess.CompletedProcess[str], *fragmen
 HELP_CASES = {
     "": ["run", "validate", "story", "demo", "--debug", "--version"],
     "run": ["--out", "--workers", "--cache", "--otlp-endpoint", "--otlp-protocol", "--export-timeout",
-            "--prometheus-port", "--prometheus-host", "--trace-url", "--var"],
-    "validate": ["--var"],
+            "--prometheus-port", "--prometheus-host", "--trace-url", "--var", "--debug", "(repeatable)"],
+    "validate": ["--var", "--strict", "--debug", "(repeatable)"],
     "story": ["--output", "--title", "--trace-url"],
     "demo": ["--out", "--workers", "--cache", "--otlp-endpoint", "--export-timeout", "--prometheus-port"],
 }  # fmt: skip
@@ -213,6 +218,13 @@ def test_failed_node_exits_1_with_complete_artifacts(project: Path) -> None:
     stdout = completed.stdout
     failed = re.findall(r"^\s*FAILED\s+check\s+[\d.]+ ms\s+(.*)$", stdout, re.MULTILINE)
     assert failed == ["ValueError: amount over 100 after doubling:"], stdout  # first line only
+    # the failed node's duration is the span's, not 0.0 (node_error payloads carry duration_ms)
+    lineage_steps = {s["name"]: s for s in json.loads((out / "lineage.json").read_text())["steps"]}
+    printed_ms = float(re.findall(r"^\s*FAILED\s+check\s+([\d.]+) ms", stdout, re.MULTILINE)[0])
+    assert printed_ms >= 20, stdout
+    # the skipped node has a line of its own, and never shows as pending
+    assert re.search(r"^\s+skip\s+store\s+\(an upstream node failed\)$", stdout, re.MULTILINE), stdout
+    assert lineage_steps["store"]["status"] == "skipped"
     assert "pipeline cli_orders: failed" in stdout
     assert "2 succeeded, 1 failed, 1 skipped" in stdout
     assert "  check: ValueError: amount over 100 after doubling: second line of the message" in stdout
@@ -242,6 +254,7 @@ def test_var_sets_pipeline_variables_and_a_missing_one_is_one_clear_error(projec
         cwd=project,
     )
     _assert_one_line_error(missing, "${data}", "not defined")
+    assert "hint: pass --var NAME=VALUE for it" in missing.stderr, missing.stderr
     _assert_one_line_error(malformed, "--var expects NAME=VALUE")
     assert "--var NAME=VALUE" in malformed.stderr
 
@@ -251,7 +264,6 @@ SETUP_ERRORS: list[tuple[str, list[str], list[str], str]] = [
     ("out under a regular file", ["--out", "blocker/artifacts"],
      ["output folder 'blocker/artifacts' is not writable"], "--out"),
     ("out is a regular file", ["--out", "blocker"], ["output folder 'blocker' is not writable"], "--out"),
-    ("bad trace url", ["--trace-url", "http://jaeger/trace"], ["{trace_id}"], "debug"),
     ("bad otlp endpoint", ["--otlp-endpoint", "localhost:4317"],
      ["otlp_endpoint must start with http:// or https://"], "--otlp-endpoint"),
 ]  # fmt: skip
@@ -265,6 +277,7 @@ def test_setup_errors_are_one_clear_line_before_the_pipeline_runs(project: Path)
             for _, extra, _, _ in SETUP_ERRORS
         ),
         ["run", "pipeline.yaml", "--workers", "0"],
+        ["run", "pipeline.yaml", "--trace-url", "http://jaeger/trace"],
         cwd=project,
     )
     for (name, _, fragments, hint), completed in zip(SETUP_ERRORS, results, strict=False):
@@ -272,8 +285,13 @@ def test_setup_errors_are_one_clear_line_before_the_pipeline_runs(project: Path)
         assert hint in completed.stderr.splitlines()[-1], (name, completed.stderr)
         assert completed.stdout == "", name
     assert not (project / "data" / "out").exists(), "the pipeline never ran"
-    workers = results[-1]
+    workers, trace_url = results[-2:]
     assert workers.returncode == 2 and "--workers: must be 1 or more" in workers.stderr
+    # the option by its CLI name, with a valid example; not the Python parameter or --debug
+    assert trace_url.returncode == 2, trace_url.stderr
+    assert "argument --trace-url: must contain '{trace_id}'" in trace_url.stderr, trace_url.stderr
+    assert "e.g. --trace-url 'http://localhost:16686/trace/{trace_id}'" in trace_url.stderr
+    assert "trace_url_template" not in trace_url.stderr and "run with --debug" not in trace_url.stderr
 
 
 # -- validate -------------------------------------------------------------------------------------
@@ -291,6 +309,67 @@ def test_validate_ok(project: Path) -> None:
         "  store [store/write] checked -> -",
     ]
     assert not (project / "data" / "out").exists()
+
+
+def test_validate_warns_about_a_missing_input_file_and_strict_makes_it_an_error(project: Path) -> None:
+    warned, strict = cli_all(
+        ["validate", "pipeline.yaml", "--var", "data=elsewhere"],
+        ["validate", "pipeline.yaml", "--var", "data=elsewhere", "--strict"],
+        cwd=project,
+    )
+    missing = str((project / "elsewhere" / "orders.csv").resolve())
+    assert warned.returncode == 0, warned.stderr
+    assert warned.stderr.strip().splitlines() == [
+        f"warning: step 'read_orders': input file {missing!r} does not exist; "
+        "the run fails unless it appears first"
+    ]
+    assert "is valid: 4 steps" in warned.stdout
+    _assert_one_line_error(strict, "step 'read_orders'", "does not exist", "(--strict)")
+    assert "without --strict this is a warning" in strict.stderr
+
+
+VALIDATE_ERRORS = {
+    "control character in a step name": (
+        '  - {name: "load\\nmore", layer: ingest, type: read, value: x.csv, outputs: [k]}\n',
+        ["bad.yaml:3", "control character '\\n'"],
+    ),
+    "misspelt function": (
+        "  - {name: f, layer: transform, type: function, value: 'cli_steps:dubble', outputs: [k]}\n",
+        ["bad.yaml:3", "has no 'dubble'", "(did you mean 'double'?)"],
+    ),
+    "integer step name": (
+        "  - {name: 7, layer: ingest, type: read, value: x.csv, outputs: [k]}\n",
+        ["bad.yaml:3", "step '7'", "got int 7"],
+    ),
+}
+
+
+def test_validate_names_the_problem_and_the_line(project: Path) -> None:
+    for index, (steps, _) in enumerate(VALIDATE_ERRORS.values()):
+        (project / f"bad{index}").mkdir()
+        (project / f"bad{index}" / "bad.yaml").write_text("name: bad\nsteps:\n" + steps)
+    shutil.copy(project / "cli_steps.py", project / "bad1" / "cli_steps.py")
+    results = cli_all(*(["validate", f"bad{i}/bad.yaml"] for i in range(len(VALIDATE_ERRORS))), cwd=project)
+    for (name, (_, fragments)), completed in zip(VALIDATE_ERRORS.items(), results, strict=True):
+        _assert_one_line_error(completed, *fragments)
+        assert "<unnamed>" not in completed.stderr, name
+
+
+def test_a_file_error_without_a_line_does_not_hint_at_one(project: Path) -> None:
+    (project / "broken.yaml").write_text("name: x\nsteps: [\n")
+    no_line, with_line = cli_all(["validate", "nowhere.yaml"], ["validate", "broken.yaml"], cwd=project)
+    _assert_one_line_error(no_line, "pipeline file not found")
+    assert "line shown" not in no_line.stderr
+    _assert_one_line_error(with_line, "broken.yaml:")
+    assert "at the line shown" in with_line.stderr
+
+
+def test_pipeline_name_with_a_control_character_is_rejected(project: Path) -> None:
+    (project / "tab.yaml").write_text(
+        'name: "orders\\tnightly"\nsteps:\n'
+        "  - {name: a, layer: ingest, type: read, value: x.csv, outputs: [k]}\n"
+    )
+    _assert_one_line_error(cli("validate", "tab.yaml", cwd=project), "field 'name'", "control character")
 
 
 def test_validate_error_is_one_line_and_debug_shows_the_traceback(project: Path) -> None:
@@ -366,6 +445,31 @@ def test_demo(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux script(1) for a pseudo-terminal")
+def _on_a_terminal(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = " ".join([*COMMAND, "run", "pipeline.yaml", *args])
+    return subprocess.run(
+        ["script", "-eqc", command, "/dev/null"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=project,
+        env=_environment(COLUMNS="100", LINES="40", TERM="xterm-256color"),
+        check=False,
+    )
+
+
+def test_live_display_shows_a_failed_nodes_duration_and_skipped_nodes(project: Path) -> None:
+    completed = _on_a_terminal(project, "--out", str(project / "artifacts"), "--var", "data=data",
+                               "--var", "factor=50")  # fmt: skip
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", completed.stdout)
+    final_table = plain[plain.rfind("odibi-otel run") :]
+    failed_ms = re.search(r"│ check\s+│ failed\s+│\s+│\s+([\d.]+) │", final_table)
+    assert failed_ms and float(failed_ms.group(1)) >= 20, final_table
+    assert re.search(r"│ store\s+│ skipped\s+│", final_table), final_table
+    assert "pending" not in final_table
+
+
 def test_live_display_on_a_terminal(project: Path) -> None:
     out = project / "artifacts"
     command = " ".join([*COMMAND, "run", "pipeline.yaml", "--out", str(out), "--var", "data=data"])

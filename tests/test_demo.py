@@ -43,9 +43,9 @@ def _run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
-    """One demo run with a relative --out, started from a folder that is not the repository."""
+    """One demo run as documented (no --out: the default demo-output), from outside the repository."""
     cwd = tmp_path_factory.mktemp("demo")
-    completed = _run(RUN_DEMO, "--out", "demo-output", "--workers", "4", cwd=cwd)
+    completed = _run(RUN_DEMO, "--workers", "4", cwd=cwd)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     return cwd / "demo-output", completed
 

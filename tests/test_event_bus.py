@@ -32,7 +32,7 @@ EXPECTED_KEYS = {
     "pipeline_start": COMMON_KEYS,
     "node_start": NODE_KEYS,
     "node_complete": NODE_KEYS | {"duration_ms", "row_count", "column_count", "cache_hit", "data_size_bytes"},
-    "node_error": NODE_KEYS | {"error_message", "error_type"},
+    "node_error": NODE_KEYS | {"error_message", "error_type", "duration_ms"},
     "pipeline_complete": COMMON_KEYS
     | {
         "duration_ms",
@@ -43,7 +43,7 @@ EXPECTED_KEYS = {
         "nodes_skipped",
         "tracker",
     },
-    "pipeline_error": COMMON_KEYS | {"error_message", "error_type"},
+    "pipeline_error": COMMON_KEYS | {"error_message", "error_type", "duration_ms"},
 }
 
 
@@ -220,7 +220,7 @@ def test_payload_values_come_from_the_spans(sdk: Any) -> None:
 
 
 def test_error_payloads(sdk: Any) -> None:
-    provider, _ = sdk
+    provider, exporter = sdk
     bus = EventBus()
     recorder = Recorder(bus)
     run(failing_steps(), bus, provider)
@@ -231,6 +231,14 @@ def test_error_payloads(sdk: Any) -> None:
     pipeline_error = recorder.of("pipeline_error")[0]
     assert pipeline_error["error_type"] == "ValueError"
     assert "explode" in pipeline_error["error_message"]
+    # the time a failing node ran is reported, as for a successful one
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    for payload, span_name in (
+        (node_error, "node explode"),
+        (pipeline_error, next(n for n in spans if n.startswith("pipeline"))),
+    ):
+        span = spans[span_name]
+        assert payload["duration_ms"] == round((span.end_time - span.start_time) / 1e6, 3)
 
 
 def test_cache_hit_reported(sdk: Any, tmp_path: Any) -> None:

@@ -205,7 +205,10 @@ def test_run_arrives_at_a_real_otlp_receiver(
         _hex(by_name["node read_customers"]["spanId"]),
     }
     resource = {item["key"]: item["value"] for item in collector.resources()[0]["attributes"]}
-    assert resource["service.name"] == {"stringValue": "otlp_orders"}
+    # service.name names the deployed service (OpenTelemetry's convention), not the pipeline:
+    # the pipeline is the odibi.pipeline.name attribute and the metrics' pipeline label
+    assert resource["service.name"] == {"stringValue": "odibi_otel"}
+    assert {"key": "odibi.pipeline.name", "value": {"stringValue": "otlp_orders"}} in pipeline["attributes"]
     assert "service.version" in resource
 
     _wait_until(lambda: "odibi.node.duration" in collector.metric_names(), 10, "metric points")

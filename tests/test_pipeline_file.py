@@ -22,6 +22,7 @@ from odibi_otel import (
     PipelineValidationError,
     Step,
     StepFieldError,
+    UndefinedVariableError,
     UnknownStepTypeError,
     load_pipeline,
 )
@@ -248,11 +249,12 @@ def test_undefined_variable_names_file_line_step_and_field(project: Path) -> Non
             outputs: [other]
         """,
     )
-    with pytest.raises(StepFieldError) as caught:
+    with pytest.raises(UndefinedVariableError) as caught:  # a StepFieldError
         load_pipeline(pipeline)
+    assert isinstance(caught.value, StepFieldError)
     assert str(caught.value) == (
         f"{pipeline}:8: step 'bad': field 'value' uses variable ${{odibi_undefined_variable}}, "
-        "which is not defined"
+        "which is not defined (no --var, environment variable or default)"
     )
 
 
@@ -446,7 +448,7 @@ def test_step_that_is_not_a_mapping(project: Path) -> None:
         pytest.param("", "expected a mapping with 'name' and 'steps', got NoneType", id="empty-file"),
         pytest.param(
             "name: p\nsteps: []\nowner: me\n",
-            "unknown top-level field(s) ['owner']; allowed: name, description, variables, steps",
+            "unknown top-level field(s) ['owner']; allowed: name, description, variables, redact, steps",
             id="unknown-top-level-field",
         ),
         pytest.param(

@@ -239,11 +239,18 @@ def odd_pipeline(folder: Path, name: str) -> list[Step]:
     def broken(orders: pd.DataFrame) -> pd.DataFrame:
         raise KeyError("amount")
 
+    # names must be printable (one line per node); the raw value goes into the layer label
+    label = printable(name)
     return [
-        Step(f"read {name}", "ingest", "read", str(source), outputs=["orders"]),
-        Step(f"double {name}", "transform", "function", doubled, inputs=["orders"], outputs=["doubled"]),
-        Step(f"break {name}", "transform", "function", broken, inputs=["orders"], outputs=["never"]),
+        Step(f"read {label}", name, "read", str(source), outputs=["orders"]),
+        Step(f"double {label}", name, "function", doubled, inputs=["orders"], outputs=["doubled"]),
+        Step(f"break {label}", name, "function", broken, inputs=["orders"], outputs=["never"]),
     ]
+
+
+def printable(name: str) -> str:
+    """``name`` itself, or its escaped repr when it holds line breaks or tabs."""
+    return name if name.isprintable() else repr(name)
 
 
 def test_manager_exposition_is_the_exporters_for_odd_pipelines(
@@ -255,7 +262,7 @@ def test_manager_exposition_is_the_exporters_for_odd_pipelines(
         Orchestrator(
             odd_pipeline(folder, name),
             metrics_manager=watched.manager,
-            pipeline_name=f"pipe {name}",
+            pipeline_name=f"pipe {printable(name)}",
             tracer_provider=tracing.provider,
             enable_cache=True,
             cache_dir=tmp_path / "cache",

@@ -38,7 +38,7 @@ NOT_CALLABLE = 42
         pytest.param(
             {"name": 7, "layer": "ingest", "type": "read"},
             StepFieldError,
-            "step '<unnamed>': field 'name' must be a non-empty string, got int 7",
+            "step '7': field 'name' must be a non-empty string, got int 7",
             id="name-not-a-string",
         ),
         pytest.param(

@@ -198,7 +198,7 @@ def test_schema_markers_and_row_delta(page: str) -> None:
     assert ["removed", "email", "str", None] in schema
     assert '<details class="collapsible schema-block" open>' in card
     assert "+1 added · -1 removed · ~1 changed" in card
-    assert "-1 rows (filtered out)" in card
+    assert "1 row removed" in card and "-1 rows" not in card and "1 rows" not in card
     assert "3 rows · 4 columns" in card and "2 rows · 4 columns" in card
 
 

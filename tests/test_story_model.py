@@ -292,7 +292,7 @@ def test_schema_markers_from_the_documented_diff() -> None:
     }
     assert result.schema_summary == "+1 added · -1 removed · ~1 changed"
     assert (result.rows_before, result.rows_after, result.row_delta) == (5, 3, -2)
-    assert result.delta_text == "-2 rows (filtered out)"
+    assert result.delta_text == "2 rows removed"
     assert result.before_text == "5 rows · 3 columns"
 
 
@@ -309,7 +309,7 @@ def test_schema_diff_is_computed_when_the_document_has_none() -> None:
     )
     result = card(build_story(doc), "t")
     assert [(r.column, r.marker) for r in result.schema] == [("x", "changed"), ("y", "added")]
-    assert result.delta_text == "+3 rows"
+    assert result.delta_text == "3 rows added"
     assert result.delta_tone == "up"
 
 
@@ -319,7 +319,7 @@ def test_unchanged_schema_says_so() -> None:
     result = card(build_story(document([step("t", before=same, after=same, schema_diff=diff)])), "t")
     assert result.schema_summary == "No schema changes"
     assert [r.marker for r in result.schema] == ["same"]
-    assert result.delta_text == "±0 rows"
+    assert result.delta_text == "no rows added or removed"
 
 
 def test_failed_step_shows_its_inputs_and_error() -> None:

@@ -1,8 +1,8 @@
 """Run the customer pipeline demo: generate raw data, run pipeline.yaml as a trace, save the results.
 
-    python examples/customer_pipeline/run_demo.py --out demo-output [--workers 4] [--reuse-raw]
+    python examples/customer_pipeline/run_demo.py [--out demo-output] [--workers 4] [--reuse-raw]
 
-Everything lands in the ``--out`` folder:
+Everything lands in the ``--out`` folder (default ``demo-output`` in the current folder):
 
 - ``raw/``: the generated customers.csv and orders.csv (``--reuse-raw`` runs on the CSVs already
   there instead);
@@ -84,7 +84,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="folder for all outputs (created)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("demo-output"),
+        help="folder for all outputs (created; default demo-output)",
+    )
     parser.add_argument("--workers", type=int, default=4, help="nodes run at once (default: 4)")
     parser.add_argument(
         "--reuse-raw", action="store_true", help="run on the CSVs already in OUT/raw; do not generate"

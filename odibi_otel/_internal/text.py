@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Final
 
-__all__ = ["MAX_STRING", "truncate_text"]
+__all__ = ["MAX_STRING", "find_control_character", "truncate_text"]
 
 #: Default longest text kept (longer text is cut and marked).
 MAX_STRING: Final = 200
@@ -23,3 +24,14 @@ def truncate_text(text: str, limit: int = MAX_STRING) -> str:
     except UnicodeEncodeError:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text
+
+
+def find_control_character(text: str) -> str | None:
+    """The first control character in ``text`` (line breaks, tabs, escapes, ...), else ``None``.
+
+    Names with one would break one-line-per-node output and confuse span names and metric labels.
+    """
+    for char in text:
+        if unicodedata.category(char) in ("Cc", "Zl", "Zp"):
+            return char
+    return None

@@ -20,7 +20,14 @@ from odibi_otel.events.bus import EventBus, EventPriority
 
 __all__ = ["RunProgress"]
 
-_STYLES = {"pending": "dim", "running": "yellow", "success": "green", "cached": "cyan", "failed": "bold red"}
+_STYLES = {
+    "pending": "dim",
+    "running": "yellow",
+    "success": "green",
+    "cached": "cyan",
+    "failed": "bold red",
+    "skipped": "magenta",
+}
 
 
 class RunProgress:
@@ -53,6 +60,18 @@ class RunProgress:
         if live is not None:
             live.update(self._table(), refresh=True)
             live.__exit__(None, None, None)
+
+    def mark_skipped(self, step_names: Sequence[str]) -> None:
+        """Show ``step_names`` as skipped (they did not run because an upstream node failed)."""
+        for name in step_names:
+            self._update(name, state="skipped")
+            if self._live is None:
+                self.console.print(
+                    f"{'skip':>6}  {name}  (an upstream node failed)",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
 
     def _started(self, event: dict[str, Any]) -> None:
         self._update(event["step_name"], state="running")

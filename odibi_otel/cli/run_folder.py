@@ -80,7 +80,7 @@ def run_to_folder(
     *,
     max_workers: int = 1,
     enable_cache: bool = False,
-    cache_dir: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,  # default: .odibi_cache in the working directory
     otlp_endpoint: str | None = None,
     otlp_protocol: str | None = None,
     prometheus_port: int | None = None,
@@ -114,7 +114,6 @@ def run_to_folder(
             prometheus_host=prometheus_host,
             spans_file=paths["telemetry"],
             export_timeout=export_timeout,
-            default_service_name=pipeline_name,
         )
     except BaseException:
         _detach(log_handler, previous_level)
@@ -131,7 +130,7 @@ def run_to_folder(
             metrics_manager=manager,
             event_bus=bus,
             enable_cache=enable_cache,
-            cache_dir=cache_dir if cache_dir is not None else folder / ".odibi_cache",
+            cache_dir=_cache_folder(cache_dir, folder, tracker_config if enable_cache else None),
             max_workers=max_workers,
             pipeline_name=pipeline_name,
             # configure()'s providers (the application's own when it had some); explicit, so a
@@ -150,6 +149,7 @@ def run_to_folder(
     try:
         with progress:
             report.result = orchestrator.execute()
+            progress.mark_skipped(report.result["skipped_nodes"])
         interrupted = False
         _logger.info(
             "pipeline %s finished: %s",
@@ -168,6 +168,26 @@ def run_to_folder(
         if failures and not interrupted:
             raise failures[0]
     return report
+
+
+def _cache_folder(cache_dir: str | os.PathLike[str] | None, out: Path, config: TrackerConfig | None) -> Path:
+    """The node cache folder: ``.odibi_cache`` in the working directory unless given.
+
+    The cache holds frames as computed, before redaction; kept inside a shared output folder it
+    would leak what redaction hides from the artifacts, so that case gets a warning.
+    """
+    folder = Path(cache_dir) if cache_dir is not None else Path(".odibi_cache")
+    redacting = config is not None and (
+        bool(config.redact_columns) or config.redact_pattern is not None or not config.capture_samples
+    )
+    if redacting and folder.resolve().is_relative_to(out.resolve()):
+        _logger.warning(
+            "odibi_otel: the node cache %s is inside the output folder %s and holds unredacted data; "
+            "do not share that folder, or pass a --cache-dir outside it",
+            folder,
+            out,
+        )
+    return folder
 
 
 def _write_artifacts(

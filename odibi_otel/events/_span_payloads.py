@@ -50,6 +50,7 @@ def build_payload(event: str, span: ReadableSpan) -> dict[str, Any]:
         payload["cache_hit"] = bool(attributes.get(semconv.NODE_CACHE_HIT, False))
         payload["data_size_bytes"] = attributes.get(semconv.NODE_OUTPUT_SIZE_BYTES, 0)
     elif event in (NODE_ERROR, PIPELINE_ERROR):
+        payload["duration_ms"] = _duration_ms(span)
         payload["error_message"] = span.status.description or ""
         payload["error_type"] = attributes.get(semconv.ERROR_TYPE)
     elif event == PIPELINE_COMPLETE:

@@ -109,6 +109,8 @@ class PipelineErrorPayload(_RunKeys, _ErrorKeys):
     """``pipeline_error``: a run ended with a failed node, or was interrupted."""
 
     event_type: Literal["pipeline_error"]
+    #: The pipeline span's end minus start, in milliseconds (3 decimals).
+    duration_ms: float
 
 
 class NodeStartPayload(_NodeKeys):
@@ -137,6 +139,8 @@ class NodeErrorPayload(_NodeKeys, _ErrorKeys):
     """``node_error``: a node raised."""
 
     event_type: Literal["node_error"]
+    #: The node span's end minus start (until the error), in milliseconds (3 decimals).
+    duration_ms: float
 
 
 #: The payload of any event; ``payload["event_type"]`` tells which.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.machinery
 import importlib.util
@@ -56,12 +57,23 @@ def _import_reference(step: Step) -> Any:
     for part in attribute.split("."):
         if not hasattr(target, part):
             raise FunctionReferenceError(
-                step.name, "value", f"is {step.value!r}: module {module_name!r} has no {attribute!r}"
+                step.name,
+                "value",
+                f"is {step.value!r}: module {module_name!r} has no {attribute!r}{_suggestion(target, part)}",
             )
         target = getattr(target, part)
     if not callable(target):
         raise FunctionReferenceError(step.name, "value", f"is {step.value!r}: not callable")
     return target
+
+
+def _suggestion(target: object, missing: str) -> str:
+    """`` (did you mean 'x'?)`` naming the closest public callable of ``target``, or nothing."""
+    candidates = [
+        name for name in dir(target) if not name.startswith("_") and callable(getattr(target, name, None))
+    ]
+    close = difflib.get_close_matches(missing, candidates, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _import_module(module_name: str, base_dir: Path | None) -> Any:

@@ -20,6 +20,7 @@ from opentelemetry.trace import Link, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from odibi_otel._internal.safety import call_safely
+from odibi_otel._internal.text import find_control_character
 from odibi_otel.engines.base import ENGINES, get_engine
 from odibi_otel.errors import PipelineValidationError
 from odibi_otel.lineage._run_registry import forget_run, register_run
@@ -87,6 +88,12 @@ class Orchestrator:
             raise PipelineValidationError(f"max_workers must be an integer >= 1, got {max_workers!r}")
         if not isinstance(pipeline_name, str) or not pipeline_name.strip():
             raise PipelineValidationError(f"pipeline_name must be a non-empty string, got {pipeline_name!r}")
+        bad = find_control_character(pipeline_name)
+        if bad is not None:
+            raise PipelineValidationError(
+                f"pipeline_name {pipeline_name!r} contains the control character {bad!r}; "
+                "use printable characters only"
+            )
         self.steps = list(steps)
         self.engine_type = engine_type
         #: The :class:`~odibi_otel.engines.Engine` that reads, writes and measures the frames.

@@ -6,6 +6,7 @@ step errors by the line where the step starts (YAML).
 String fields may use ``${NAME}`` or ``${NAME:-default}``: values come from the ``variables``
 argument, then the environment, then the file's own ``variables:`` mapping. ``$${`` is a literal
 ``${``. Relative paths and ``"module:function"`` references resolve against the file's folder.
+An optional ``redact:`` block says which sample values a run must never capture.
 """
 
 from __future__ import annotations
@@ -13,18 +14,23 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import yaml
 
+from odibi_otel._internal.text import find_control_character
 from odibi_otel.errors import (
     DuplicateStepError,
     PipelineFileError,
     PipelineValidationError,
     StepFieldError,
+    UndefinedVariableError,
 )
+from odibi_otel.lineage.config import TrackerConfig
+from odibi_otel.pipeline._file_redaction import parse_redaction
 from odibi_otel.pipeline.step import Step
 from odibi_otel.pipeline.validation import validate_steps
 
@@ -32,17 +38,28 @@ __all__ = ["PipelineDefinition", "load_pipeline"]
 
 _STEP_FIELDS = ("name", "layer", "type", "value", "inputs", "outputs", "params")
 _REQUIRED_STEP_FIELDS = ("name", "layer", "type")
-_TOP_LEVEL_FIELDS = ("name", "description", "variables", "steps")
+_TOP_LEVEL_FIELDS = ("name", "description", "variables", "redact", "steps")
 #: Values (scalars and collections, aliases expanded) a YAML pipeline file may hold.
 _MAX_YAML_VALUES = 1_000_000
 _VARIABLE = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-class PipelineDefinition(NamedTuple):
-    """A loaded pipeline file: unpack as ``name, steps = load_pipeline(path)``."""
+@dataclass(frozen=True)
+class PipelineDefinition:
+    """A loaded pipeline file: unpack as ``name, steps = load_pipeline(path)``.
+
+    ``redaction`` is the file's ``redact:`` block as a :class:`~odibi_otel.TrackerConfig` (pass it
+    as ``Orchestrator(tracker_config=...)``), ``None`` when the file has none.
+    """
 
     name: str
     steps: list[Step]
+    redaction: TrackerConfig | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        """``name, steps = definition``: the two things every run needs."""
+        yield self.name
+        yield self.steps
 
 
 def load_pipeline(
@@ -60,8 +77,9 @@ def load_pipeline(
     """
     file = Path(path)
     text = _read_text(file)
-    document, step_lines = _parse(file, text)
+    document, step_lines, key_lines = _parse(file, text)
     name, raw_steps, defaults = _top_level(file, document)
+    redaction = _redaction(file, document, key_lines)
     lookup = _Variables(variables or {}, defaults)
     steps: list[Step] = []
     for index, raw in enumerate(raw_steps):
@@ -78,7 +96,7 @@ def load_pipeline(
         found = _step_index(names, exc)
         _prefix(exc, _where(file, step_lines, found) if found is not None else str(file))
         raise
-    return PipelineDefinition(name, steps)
+    return PipelineDefinition(name, steps, redaction)
 
 
 def _read_text(file: Path) -> str:
@@ -90,11 +108,21 @@ def _read_text(file: Path) -> str:
         raise PipelineFileError(f"{file}: cannot read pipeline file: {exc}") from exc
 
 
-def _parse(file: Path, text: str) -> tuple[Any, list[int]]:
+def _redaction(file: Path, document: dict[str, Any], key_lines: dict[str, int]) -> TrackerConfig | None:
+    if "redact" not in document:
+        return None
+    where = f"{file}:{key_lines['redact']}" if "redact" in key_lines else str(file)
+    try:
+        return parse_redaction(document["redact"])
+    except ValueError as exc:
+        raise PipelineFileError(f"{where}: field 'redact' {exc}") from None
+
+
+def _parse(file: Path, text: str) -> tuple[Any, list[int], dict[str, int]]:
     suffix = file.suffix.lower()
     if suffix == ".json":
         try:
-            return json.loads(text), []
+            return json.loads(text), [], {}
         except json.JSONDecodeError as exc:
             raise PipelineFileError(f"{file}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
         except RecursionError:
@@ -106,7 +134,7 @@ def _parse(file: Path, text: str) -> tuple[Any, list[int]]:
     return _parse_yaml(file, text)
 
 
-def _parse_yaml(file: Path, text: str) -> tuple[Any, list[int]]:
+def _parse_yaml(file: Path, text: str) -> tuple[Any, list[int], dict[str, int]]:
     try:
         loader = yaml.SafeLoader(text)
     except yaml.YAMLError as exc:  # e.g. a control character the YAML reader refuses
@@ -130,7 +158,7 @@ def _parse_yaml(file: Path, text: str) -> tuple[Any, list[int]]:
         raise PipelineFileError(f"{file}: invalid YAML: {exc}") from None
     finally:
         loader.dispose()
-    return document, _yaml_step_lines(node)
+    return document, _yaml_step_lines(node), _yaml_key_lines(node)
 
 
 def _check_yaml_size(file: Path, root: yaml.Node) -> None:
@@ -175,6 +203,13 @@ def _yaml_children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
+def _yaml_key_lines(node: yaml.Node | None) -> dict[str, int]:
+    """Top-level key → the line it is on."""
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {str(key.value): key.start_mark.line + 1 for key, _ in node.value if hasattr(key, "value")}
+
+
 def _yaml_step_lines(node: yaml.Node | None) -> list[int]:
     if not isinstance(node, yaml.MappingNode):
         return []
@@ -197,6 +232,12 @@ def _top_level(file: Path, document: Any) -> tuple[str, list[Any], dict[str, str
     name = document.get("name")
     if not isinstance(name, str) or not name.strip():
         raise PipelineFileError(f"{file}: field 'name' must be a non-empty string, got {name!r}")
+    bad = find_control_character(name)
+    if bad is not None:
+        raise PipelineFileError(
+            f"{file}: field 'name' {name!r} contains the control character {bad!r}; "
+            "use printable characters only"
+        )
     steps = document.get("steps")
     if not isinstance(steps, list) or not steps:
         raise PipelineFileError(f"{file}: field 'steps' must be a non-empty list, got {steps!r:.80}")
@@ -209,8 +250,8 @@ def _top_level(file: Path, document: Any) -> tuple[str, list[Any], dict[str, str
 
 
 def _build_step(raw: Any, index: int, base_dir: Path, lookup: _Variables) -> Step:
-    label = raw.get("name") if isinstance(raw, dict) and isinstance(raw.get("name"), str) else None
-    label = label or f"#{index + 1}"
+    name = raw.get("name") if isinstance(raw, dict) else None
+    label = str(name) if name is not None and str(name).strip() else f"#{index + 1}"
     if not isinstance(raw, dict):
         raise PipelineValidationError(
             f"step {label}: expected a mapping of step fields, got {type(raw).__name__}"
@@ -267,4 +308,8 @@ class _Variables:
                 return str(source[name])
         if default is not None:
             return default
-        raise StepFieldError(step, field, f"uses variable ${{{name}}}, which is not defined")
+        raise UndefinedVariableError(
+            step,
+            field,
+            f"uses variable ${{{name}}}, which is not defined (no --var, environment variable or default)",
+        )

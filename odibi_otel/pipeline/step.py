@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from odibi_otel._internal.text import find_control_character
 from odibi_otel.engines.base import FILE_FORMATS, file_format
 from odibi_otel.errors import StepFieldError, UnknownStepTypeError
 
@@ -53,7 +54,8 @@ class Step:
     _output_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _check_text(self.name, "<unnamed>", "name")
+        _check_text(self.name, _label(self.name), "name")
+        _check_no_control_characters(self.name, self.name, "name")
         _check_text(self.layer, self.name, "layer")
         if not isinstance(self.type, str):
             raise StepFieldError(self.name, "type", _expected("a string", self.type))
@@ -106,9 +108,25 @@ def _expected(what: str, got: object) -> str:
     return f"must be {what}, got {type(got).__name__} {got!r:.80}"
 
 
+def _label(name: object) -> str:
+    """How an invalid step name is shown in errors: itself when printable, ``<unnamed>`` when absent."""
+    if name is None or (isinstance(name, str) and not name.strip()):
+        return "<unnamed>"
+    return name if isinstance(name, str) else str(name)
+
+
 def _check_text(value: object, step: str, field_name: str) -> None:
     if not isinstance(value, str) or not value.strip():
         raise StepFieldError(step, field_name, _expected("a non-empty string", value))
+
+
+def _check_no_control_characters(value: str, step: str, field_name: str) -> None:
+    """Names go on one line of output, in span names and in metric labels: no line breaks or tabs."""
+    bad = find_control_character(value)
+    if bad is not None:
+        raise StepFieldError(
+            step, field_name, f"contains the control character {bad!r}; use printable characters only"
+        )
 
 
 def _normalise_keys(step: str, field_name: str, keys: object) -> tuple[str, ...]:

@@ -14,7 +14,6 @@ from odibi_otel.story._format import (
     cell,
     format_bytes,
     format_count,
-    format_delta,
     format_duration,
     format_offset,
     status_tone,
@@ -76,11 +75,14 @@ def _after_text(step: StepRecord, after_rows: int | None) -> str:
 
 
 def _delta_text(delta: int | None) -> str:
+    """The row change in words: ``1 row removed``, ``3 rows added``, ``no rows added or removed``."""
     if delta is None:
         return ""
-    if delta < 0:
-        return f"{format_delta(delta)} rows (filtered out)"
-    return f"{format_delta(delta)} rows"
+    if delta == 0:
+        return "no rows added or removed"
+    count = abs(delta)
+    noun = "row" if count == 1 else "rows"
+    return f"{format_count(count)} {noun} {'removed' if delta < 0 else 'added'}"
 
 
 def _before_text(step: StepRecord, rows_before: int | None) -> str:

@@ -1,0 +1,232 @@
+"""The ``odibi-otel`` command line's options: the parser, argument types and what options configure."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeAlias
+
+from odibi_otel._version import __version__
+from odibi_otel.lineage.config import PII_PATTERN, TrackerConfig
+
+__all__ = ["Handler", "VariableError", "build_parser", "tracker_config", "variables"]
+
+#: Runs one command: ``(parsed arguments, console) -> exit code``.
+Handler: TypeAlias = Callable[[argparse.Namespace, Any], int]
+
+
+class VariableError(ValueError):
+    """A malformed ``--var``."""
+
+
+def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
+    """The ``odibi-otel`` argument parser; ``handlers`` maps each command to the function running it."""
+    parser = argparse.ArgumentParser(
+        prog="odibi-otel",
+        description="Run pandas pipelines as OpenTelemetry traces, with metrics, lineage and an HTML story.",
+        epilog="exit codes: 0 success, 1 the pipeline failed, 2 usage or configuration error, "
+        "130 interrupted. OTEL_* variables are honoured; options win over them.",
+    )
+    parser.add_argument("--version", action="version", version=f"odibi-otel {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a pipeline file with full observability")
+    run.add_argument("pipeline", type=Path, help="pipeline file (.yaml, .yml or .json)")
+    _add_run_options(run, default_out="odibi-output")
+    run.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a ${NAME} pipeline variable (repeatable)",
+    )
+    run.set_defaults(handler=handlers["run"])
+
+    validate = commands.add_parser("validate", help="check a pipeline file without running it")
+    validate.add_argument("pipeline", type=Path, help="pipeline file (.yaml, .yml or .json)")
+    validate.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a ${NAME} pipeline variable (repeatable)",
+    )
+    validate.add_argument(
+        "--strict",
+        action="store_true",
+        help="treat a read step whose input file does not exist as an error (default: a warning)",
+    )
+    validate.set_defaults(handler=handlers["validate"])
+
+    story = commands.add_parser("story", help="build the HTML story from lineage.json or a telemetry file")
+    story.add_argument("file", type=Path, help="lineage.json or OTLP/JSON lines (spans + logs)")
+    story.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("story.html"),
+        help="HTML file to write (default story.html)",
+    )
+    story.add_argument("--title", default=None, help="page title (default: from the pipeline name)")
+    story.add_argument(
+        "--trace-url",
+        type=_trace_url,
+        default=None,
+        metavar="TEMPLATE",
+        help="trace link, e.g. http://localhost:16686/trace/{trace_id}",
+    )
+    story.set_defaults(handler=handlers["story"])
+
+    demo = commands.add_parser("demo", help="generate demo data and run the customer pipeline")
+    _add_run_options(demo, default_out="demo-output")
+    demo.set_defaults(handler=handlers["demo"])
+    for sub in (run, validate, story, demo):
+        # also after the command (`odibi-otel run --debug ...`), and listed in each command's --help
+        sub.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors"
+        )
+    return parser
+
+
+def _trace_url(text: str) -> str:
+    from odibi_otel.story import check_trace_url_template
+
+    try:
+        check_trace_url_template(text)
+    except ValueError as exc:
+        problem = str(exc).removeprefix("trace_url_template ")
+        raise argparse.ArgumentTypeError(
+            f"{problem}; e.g. --trace-url 'http://localhost:16686/trace/{{trace_id}}'"
+        ) from None
+    return text
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 65535, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def _add_run_options(command: argparse.ArgumentParser, default_out: str) -> None:
+    command.add_argument(
+        "--out", type=Path, default=Path(default_out), help=f"output folder (default {default_out})"
+    )
+    command.add_argument("--workers", type=_positive_int, default=1, help="nodes run at once (default 1)")
+    command.add_argument(
+        "--cache",
+        action="store_true",
+        help="reuse unchanged node outputs (stored unredacted in --cache-dir, outside --out)",
+    )
+    command.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path(".odibi_cache"),
+        metavar="DIR",
+        help="node cache folder (default .odibi_cache in the working directory); it holds the frames "
+        "as computed, before any redaction: keep it out of folders you share",
+    )
+    command.add_argument(
+        "--otlp-endpoint",
+        default=None,
+        metavar="URL",
+        help="OTLP receiver base URL, e.g. http://localhost:4318 (default OTEL_EXPORTER_OTLP_ENDPOINT)",
+    )
+    command.add_argument(
+        "--otlp-protocol",
+        default=None,
+        choices=["grpc", "http/protobuf"],
+        help="OTLP protocol (default OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf)",
+    )
+    command.add_argument(
+        "--export-timeout",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="max seconds per OTLP export and final flush (default OTEL_EXPORTER_OTLP_TIMEOUT or 10)",
+    )
+    command.add_argument(
+        "--prometheus-port",
+        type=_port,
+        default=None,
+        metavar="P",
+        help="serve /metrics on port P during the run (0 = a free port)",
+    )
+    command.add_argument(
+        "--prometheus-host",
+        default=None,
+        metavar="HOST",
+        help="bind address (default OTEL_EXPORTER_PROMETHEUS_HOST or 127.0.0.1)",
+    )
+    command.add_argument(
+        "--trace-url",
+        type=_trace_url,
+        default=None,
+        metavar="TEMPLATE",
+        help="story link, e.g. http://localhost:16686/trace/{trace_id}",
+    )
+    privacy = command.add_argument_group("sample redaction (lineage, story, log events)")
+    privacy.add_argument(
+        "--redact-column",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="never capture values of this column (repeatable)",
+    )
+    privacy.add_argument(
+        "--redact-pattern", default=None, metavar="REGEX", help="redact columns whose name matches REGEX"
+    )
+    privacy.add_argument(
+        "--redact-pii",
+        action="store_true",
+        help="redact columns named like personal data or secrets (email, ssn, password, token, ...)",
+    )
+    privacy.add_argument("--no-samples", action="store_true", help="capture no sample rows at all")
+
+
+def tracker_config(args: argparse.Namespace) -> TrackerConfig:
+    """The tracker's sampling and redaction from the CLI options."""
+    patterns = [
+        pattern for pattern in (args.redact_pattern, PII_PATTERN if args.redact_pii else None) if pattern
+    ]
+    return TrackerConfig(
+        capture_samples=not args.no_samples,
+        redact_columns=tuple(args.redact_column),
+        redact_pattern="|".join(f"(?:{pattern})" for pattern in patterns) or None,
+    )
+
+
+def variables(pairs: Sequence[str]) -> dict[str, str]:
+    """``--var NAME=VALUE`` pairs as a mapping; raises :class:`VariableError` for a malformed one."""
+    variables: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise VariableError(f"--var expects NAME=VALUE, got {pair!r}")
+        variables[name] = value
+    return variables
