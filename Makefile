@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= demo-output
 
-.PHONY: demo test lint format clean
+.PHONY: demo test test-distro lint format clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,19 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest
 
+# odibi_otel beside opentelemetry-distro and the Flask instrumentation, in a venv of its own so
+# pip resolves the whole opentelemetry-* set together; the app runs under opentelemetry-instrument.
+DISTRO_VENV ?= .venv-distro
+$(DISTRO_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(DISTRO_VENV)
+	$(DISTRO_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DISTRO_VENV)/bin/python -m pip install --quiet -e . opentelemetry-distro opentelemetry-instrumentation-flask flask pytest
+	$(DISTRO_VENV)/bin/python -m pip check
+	touch $@
+
+test-distro: $(DISTRO_VENV)/.installed
+	$(DISTRO_VENV)/bin/python -m pytest -p no:cacheprovider tests/distro
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check odibi_otel tests benchmarks examples docs
@@ -29,4 +42,4 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff format odibi_otel tests benchmarks examples docs
 
 clean:
-	rm -rf $(VENV) $(OUT) .odibi_cache .pytest_cache
+	rm -rf $(VENV) $(DISTRO_VENV) $(OUT) .odibi_cache .pytest_cache

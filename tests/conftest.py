@@ -18,6 +18,18 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 
+@pytest.fixture(autouse=True)
+def _fresh_process_metrics() -> Iterator[None]:
+    """Each test starts with an empty process-wide /metrics view and no batch export."""
+    from odibi_otel.metrics.batch import set_batch_export
+    from odibi_otel.metrics.process import process_metrics
+
+    process_metrics().clear()
+    yield
+    process_metrics().clear()
+    set_batch_export(None)
+
+
 def node_spans_by_step(spans: Iterable[ReadableSpan]) -> dict[str, ReadableSpan]:
     """odibi_otel's node spans by step name (fails if a step has two spans)."""
     nodes = [span for span in spans if span.name.startswith("node ")]

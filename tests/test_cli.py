@@ -419,12 +419,26 @@ def test_workers_and_cache_second_run_reports_cache_hits(first_run: Run) -> None
     project, out, first = first_run
     assert first.returncode == 0, first.stderr
     assert "0 cache hits" in first.stdout
+    shutil.copy(out / "telemetry.jsonl", project / "first-telemetry.jsonl")
     second = cli("run", "pipeline.yaml", "--out", str(out), *RUN_OPTIONS, cwd=project)
     assert second.returncode == 0, second.stderr
     assert "4 succeeded, 0 failed, 0 skipped, 3 cache hits" in second.stdout, second.stdout
     assert len(re.findall(r"3 rows \(cached\)$", second.stdout, re.MULTILINE)) == 3  # the write step runs
     assert json.loads((out / "lineage.json").read_text())["status"] == "success"
     assert json.loads((out / "metrics.json").read_text())["cache_hits"] == 3
+    # reusing --out replaces every artifact: the line files hold the second run only
+    trace_id = json.loads((out / "lineage.json").read_text())["trace_id"]
+    log = [json.loads(line) for line in (out / "odibi.log.jsonl").read_text().splitlines()]
+    assert {entry.get("trace_id") for entry in log} - {None} == {trace_id}
+    telemetry = (out / "telemetry.jsonl").read_text()
+    assert first.stdout.split("trace id ")[1][:32] not in telemetry
+    # a file holding two runs: the story shows the latest and says so
+    both = project / "two-runs.jsonl"
+    both.write_text((project / "first-telemetry.jsonl").read_text() + telemetry)
+    story = cli("story", str(both), "-o", "two.html", cwd=project)
+    assert story.returncode == 0, story.stderr
+    assert "two-runs.jsonl holds 2 runs; the story shows the latest: run " in story.stdout, story.stdout
+    assert "of pipeline 'cli_orders'" in story.stdout
 
 
 # -- demo -----------------------------------------------------------------------------------------

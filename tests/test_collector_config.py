@@ -36,7 +36,7 @@ DASHBOARD = CONFIG / "grafana" / "dashboards" / "odibi-pipelines.json"
 #: Component types a contrib collector knows, for the ones this stack may use.
 KNOWN_TYPES = {
     "receivers": {"otlp"},
-    "processors": {"memory_limiter", "batch"},
+    "processors": {"memory_limiter", "deltatocumulative", "batch"},
     "exporters": {"otlp", "otlp_grpc", "otlphttp", "otlp_http", "prometheus", "file", "debug"},
 }
 COMPONENT_ID = re.compile(r"^(?P<type>[a-z][a-z0-9_]*)(?:/(?P<name>[^/\s]+))?$")
@@ -355,7 +355,22 @@ tests:
         values: '0+1x50'
       - series: 'odibi_node_errors_total{pipeline="fresh", node="publish", error_type="ValueError"}'
         values: '_x20 1x30'
+      # Pushed batch gauges: a failed run at minute 5, a successful one at minute 20.
+      - series: 'odibi_pipeline_last_run_status{job="odibi", pipeline="pushed"}'
+        values: '_x4 0x15 1x30'
     alert_rule_test:
+      - eval_time: 10m
+        alertname: OdibiPipelineLastRunFailed
+        exp_alerts:
+          - exp_labels: {severity: critical, pipeline: pushed}
+            exp_annotations:
+              summary: The latest run of pipeline pushed failed
+              description: >-
+                The latest run of pipeline pushed did not succeed (failed or interrupted); the
+                alert clears when a run succeeds.
+      - eval_time: 25m
+        alertname: OdibiPipelineLastRunFailed
+        exp_alerts: []
       - eval_time: 12m
         alertname: OdibiPipelineFailed
         exp_alerts:
@@ -499,6 +514,9 @@ def test_collector_config_matches_the_spec() -> None:
     pipelines = config["service"]["pipelines"]
     assert pipelines["traces"]["exporters"] == ["otlp/jaeger", "file", "debug"]
     assert pipelines["metrics"]["exporters"] == ["prometheus", "debug"]
+    # batch runs send deltas: they are added up before the Prometheus exporter
+    assert pipelines["metrics"]["processors"] == ["memory_limiter", "deltatocumulative", "batch"]
+    assert config["processors"]["deltatocumulative"]["max_stale"] == "24h"
     assert pipelines["logs"]["exporters"] == ["file", "debug"]
     assert collector_ports(config)["telemetry"] == 8888
 

@@ -229,6 +229,12 @@ def test_every_metric_is_recorded_by_real_runs(
         semconv.METRIC_PIPELINE_RUNS,
         semconv.METRIC_PIPELINE_DURATION,
         semconv.METRIC_PIPELINE_LAST_SUCCESS,
+        semconv.METRIC_PIPELINE_LAST_RUN_TIMESTAMP,
+        semconv.METRIC_PIPELINE_LAST_RUN_DURATION,
+        semconv.METRIC_PIPELINE_LAST_RUN_STATUS,
+        semconv.METRIC_NODE_LAST_RUN_ROWS,
+        semconv.METRIC_NODE_LAST_RUN_DURATION,
+        semconv.METRIC_NODE_LAST_RUN_STATUS,
     }
     shop = {"read_orders": "ingest", "double": "transform", "store": "store"}
 
@@ -323,6 +329,26 @@ def test_every_metric_is_recorded_by_real_runs(
     assert isinstance(last_success.data, Gauge) and last_success.unit == "s"
     assert label_sets(last_success) == [{"pipeline": "shop"}]
     assert point(last_success, pipeline="shop").value == shop_spans[-1].end_time / 1e9
+
+    # Batch-job gauges: the latest run of each pipeline and node, whatever its outcome.
+    broken_span = next(s for s in tracing.pipeline_spans() if s.name == "pipeline broken")
+    for span, status in ((shop_spans[-1], 1), (broken_span, 0)):
+        name = str((span.attributes or {})[semconv.PIPELINE_NAME])
+        ended = metrics[semconv.METRIC_PIPELINE_LAST_RUN_TIMESTAMP]
+        assert point(ended, pipeline=name).value == span.end_time / 1e9
+        took = metrics[semconv.METRIC_PIPELINE_LAST_RUN_DURATION]
+        assert point(took, pipeline=name).value == pytest.approx(seconds(span))
+        assert point(metrics[semconv.METRIC_PIPELINE_LAST_RUN_STATUS], pipeline=name).value == status
+    for node, layer in shop.items():
+        last = node_spans(spans, "shop", node)[-1]
+        labels = {"pipeline": "shop", "node": node, "layer": layer}
+        assert point(metrics[semconv.METRIC_NODE_LAST_RUN_ROWS], **labels).value == 10 // 2
+        assert point(metrics[semconv.METRIC_NODE_LAST_RUN_DURATION], **labels).value == pytest.approx(
+            seconds(last)
+        )
+        assert point(metrics[semconv.METRIC_NODE_LAST_RUN_STATUS], **labels).value == 1
+    failed_node = {"pipeline": "broken", "node": "explode", "layer": "transform"}
+    assert point(metrics[semconv.METRIC_NODE_LAST_RUN_STATUS], **failed_node).value == 0
 
     # Labels: exactly pipeline/node/layer (+status on durations, +error.type on errors).
     for name in (

@@ -6,6 +6,7 @@ providers exactly as it does for users; the test process only hosts the receiver
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -229,3 +230,53 @@ def test_run_arrives_at_a_real_otlp_receiver(
     for record in events:
         assert record["traceId"] == pipeline["traceId"]
     assert any(record.get("eventName") == "odibi.lineage.run" for record in records)
+
+
+def _rows_points(collector: Collector) -> list[tuple[str, dict[str, Any]]]:
+    """(temporality, point) of every ``odibi.node.rows`` data point received."""
+    return [
+        (metric["sum"].get("aggregationTemporality", ""), point)
+        for metric in collector.metric("odibi.node.rows")
+        for point in metric["sum"].get("dataPoints", [])
+    ]
+
+
+def _node(point: dict[str, Any]) -> str:
+    return next(a["value"]["stringValue"] for a in point["attributes"] if a["key"] == "node")
+
+
+@pytest.mark.parametrize("preference", [None, "cumulative"])
+def test_cli_runs_send_delta_metrics_that_add_up_across_runs(
+    preference: str | None, pipeline_file: Path, tmp_path: Path
+) -> None:
+    collector = Collector()
+    port = _free_port()
+    sink = HttpSink(collector, logging.getLogger("oteltest-sink"), port=port)
+    sink.start()
+    try:
+        env = {} if preference is None else {"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": preference}
+        for out in ("first", "second"):  # two short-lived processes, like two cron runs
+            completed = _run_cli(
+                pipeline_file, tmp_path / out, "--otlp-endpoint", f"http://127.0.0.1:{port}", env=env
+            )
+            assert completed.returncode == 0, completed.stderr
+        points = _rows_points(collector)
+        expected = (
+            "AGGREGATION_TEMPORALITY_DELTA" if preference is None else "AGGREGATION_TEMPORALITY_CUMULATIVE"
+        )
+        assert points and {temporality for temporality, _ in points} == {expected}
+        totals: dict[str, int] = {}
+        for _, point in points:
+            totals[_node(point)] = totals.get(_node(point), 0) + int(point["asInt"])
+        if preference is None:  # deltas: what a Collector's deltatocumulative adds up is both runs
+            assert totals == {"read_orders": 6, "read_customers": 4, "join": 6, "store": 6}
+        # a stable identity: both processes send the same resource, so their streams are one series
+        with collector.lock:
+            resources = [
+                sorted((a["key"], json.dumps(a["value"])) for a in rm["resource"]["attributes"])
+                for request in collector.metrics
+                for rm in request["resourceMetrics"]
+            ]
+        assert len({tuple(resource) for resource in resources}) == 1
+    finally:
+        sink.stop()

@@ -305,7 +305,7 @@ def test_step_field_error_in_yaml_is_prefixed_with_the_step_line(project: Path) 
     with pytest.raises(UnknownStepTypeError) as caught:
         load_pipeline(pipeline)
     assert str(caught.value) == (
-        f"{pipeline}:9: step 'clean': field 'type' is 'transform'; expected one of read, function, write"
+        f"{pipeline}:9: step 'clean': field 'type' is 'transform'; expected one of read, function, sql, write"
     )
 
 

@@ -46,6 +46,12 @@ FAMILIES = {
     "odibi_pipeline_runs": "counter",
     "odibi_pipeline_duration_seconds": "histogram",
     "odibi_pipeline_last_success_timestamp_seconds": "gauge",
+    "odibi_pipeline_last_run_timestamp_seconds": "gauge",
+    "odibi_pipeline_last_run_duration_seconds": "gauge",
+    "odibi_pipeline_last_run_status": "gauge",
+    "odibi_node_last_run_rows": "gauge",
+    "odibi_node_last_run_duration_seconds": "gauge",
+    "odibi_node_last_run_status": "gauge",
     "odibi_custom_batch_id": "gauge",
     "odibi_custom_files_seen": "counter",
 }

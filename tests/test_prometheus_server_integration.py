@@ -7,16 +7,9 @@ compares what Prometheus stored with what the runs did.
 
 from __future__ import annotations
 
-import json
-import shutil
-import socket
-import subprocess
 import time
-import urllib.parse
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
@@ -25,83 +18,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from odibi_otel import MetricsManager, Orchestrator, Step
+from tests.servers import PrometheusServer, wait_for
 
 pytestmark = pytest.mark.integration
-
-PROMETHEUS = shutil.which("prometheus")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-            if value:
-                return value
-        except OSError as exc:  # server not up yet
-            last_error = exc
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
-
-
-class PrometheusServer:
-    """A Prometheus process on loopback, and its HTTP query API."""
-
-    def __init__(self, folder: Path, target: str) -> None:
-        self.port = _free_port()
-        config = folder / "prometheus.yml"
-        config.write_text(
-            "global:\n"
-            "  scrape_interval: 1s\n"
-            "  scrape_timeout: 1s\n"
-            "scrape_configs:\n"
-            "  - job_name: odibi_otel\n"
-            f"    static_configs: [{{targets: ['{target}']}}]\n"
-        )
-        assert PROMETHEUS, "the prometheus server is not installed (Debian package 'prometheus')"
-        self.log = open(folder / "prometheus.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [
-                PROMETHEUS,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={folder / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        _wait_for(self._ready, 30, "Prometheus to become ready")
-
-    def _ready(self) -> bool:
-        assert self.process.poll() is None, "prometheus exited; see prometheus.log"
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=2) as response:
-            return response.status == 200
-
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
-        with urllib.request.urlopen(url, timeout=5) as response:
-            body = json.load(response)
-        assert body["status"] == "success", body
-        return body["data"]["result"]
-
-    def by_label(self, promql: str, label: str) -> dict[str, float]:
-        return {item["metric"][label]: float(item["value"][1]) for item in self.query(promql)}
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
 
 
 @pytest.fixture()
@@ -154,7 +73,7 @@ def test_prometheus_scrapes_the_runs(
         ).execute()
         assert result["success"], result["errors"]
 
-    _wait_for(
+    wait_for(
         lambda: prometheus.by_label("odibi_pipeline_runs_total", "pipeline").get("orders_daily") == runs,
         30,
         "a scrape that saw every run",

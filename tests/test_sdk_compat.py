@@ -187,3 +187,19 @@ def test_logs_api_takes_event_names() -> None:
 @pytest.mark.parametrize("logger_name", compat.EXPORT_LOGGERS)
 def test_export_loggers_name_modules_of_the_installed_release(logger_name: str) -> None:
     assert importlib.util.find_spec(logger_name) is not None, f"{logger_name} no longer exists"
+
+
+def test_cardinality_limits_reach_the_reader_where_the_sdk_takes_them() -> None:
+    """SDK 1.45.2 added ``MetricReader(cardinality_limits=...)``; 1.45.1 (distro pins) has none."""
+    import inspect
+
+    from opentelemetry.sdk.metrics import Counter
+    from opentelemetry.sdk.metrics.export import MetricReader
+
+    from odibi_otel.otel._sdk_compat import CARDINALITY_LIMITS_SUPPORTED, cardinality_reader_arguments
+
+    takes = "cardinality_limits" in inspect.signature(MetricReader.__init__).parameters
+    assert takes == CARDINALITY_LIMITS_SUPPORTED
+    limits = {Counter: 5}
+    assert cardinality_reader_arguments(limits) == ({"cardinality_limits": limits} if takes else {})
+    assert cardinality_reader_arguments(None) == {}

@@ -190,7 +190,7 @@ def test_unknown_type_names_the_supported_types() -> None:
     with pytest.raises(UnknownStepTypeError) as caught:
         Step("clean", "transform", "transform", identity)
     assert str(caught.value) == (
-        "step 'clean': field 'type' is 'transform'; expected one of read, function, write"
+        "step 'clean': field 'type' is 'transform'; expected one of read, function, sql, write"
     )
     assert caught.value.step == "clean"
     assert caught.value.field == "type"

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["call_safely", "record_failure", "telemetry_failures"]
+__all__ = ["call_safely", "count_failure", "record_failure", "telemetry_failures"]
 
 _logger = logging.getLogger("odibi_otel")
 _lock = threading.Lock()
@@ -50,6 +50,12 @@ def record_failure(component: str, exc: BaseException) -> None:
             # a traceback only for exceptions that were raised; a reported one has none to show
             exc_info=exc if exc.__traceback__ is not None else None,
         )
+
+
+def count_failure(component: str) -> None:
+    """Count a failure of ``component`` that the caller reports itself (no log record here)."""
+    with _lock:
+        _failures[component] += 1
 
 
 def telemetry_failures() -> dict[str, int]:

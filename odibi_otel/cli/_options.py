@@ -190,6 +190,27 @@ def _add_run_options(command: argparse.ArgumentParser, default_out: str) -> None
         metavar="TEMPLATE",
         help="story link, e.g. http://localhost:16686/trace/{trace_id}",
     )
+    batch = command.add_argument_group("metrics of batch runs (docs/metrics.md#batch-jobs)")
+    batch.add_argument(
+        "--pushgateway",
+        default=None,
+        metavar="URL",
+        help="push the run's metrics to this Prometheus Pushgateway at its end, e.g. "
+        "http://localhost:9091 (default ODIBI_PUSHGATEWAY_URL)",
+    )
+    batch.add_argument(
+        "--pushgateway-job",
+        default="odibi",
+        metavar="JOB",
+        help="job label of the pushed group (default odibi)",
+    )
+    batch.add_argument(
+        "--textfile-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write odibi_<pipeline>.prom for node_exporter's textfile collector into DIR",
+    )
     privacy = command.add_argument_group("sample redaction (lineage, story, log events)")
     privacy.add_argument(
         "--redact-column",

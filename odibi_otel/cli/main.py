@@ -12,7 +12,8 @@ import re
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.text import Text
@@ -159,6 +160,9 @@ def _run_steps(
         tracker_config=merge_redaction(file_redaction, tracker_config(args)),
         console=console,
         export_timeout=args.export_timeout,
+        pushgateway_url=args.pushgateway,
+        pushgateway_job=args.pushgateway_job,
+        textfile_dir=args.textfile_dir,
     )
     print_summary(report.result, console)
     console.print(Text(f"outputs in {args.out.resolve()}:"), soft_wrap=True)
@@ -195,7 +199,30 @@ def _story(args: argparse.Namespace, console: Console) -> int:
         args.file, output_file=args.output, title=args.title
     )
     console.print(Text(f"story written to {output}"), soft_wrap=True)
+    runs = _runs_in(args.file)
+    if len(runs) > 1:
+        latest = runs[-1]
+        console.print(
+            Text(
+                f"{args.file} holds {len(runs)} runs; the story shows the latest: run "
+                f"{latest['run_id']} of pipeline {latest['pipeline_name']!r}, started {latest['start_time']}"
+            ),
+            soft_wrap=True,
+        )
     return 0
+
+
+def _runs_in(file: Path) -> list[dict[str, Any]]:
+    """The odibi_otel runs of a telemetry file (none for a lineage document)."""
+    from odibi_otel.lineage.from_telemetry import list_runs
+    from odibi_otel.otel.otlp_json import read_telemetry_file
+
+    if file.suffix.lower() == ".json":  # a lineage document holds one run
+        return []
+    try:
+        return list_runs(read_telemetry_file(file))
+    except (OdibiError, OSError):
+        return []
 
 
 def _demo(args: argparse.Namespace, console: Console) -> int:

@@ -3,14 +3,16 @@
 The folder receives ``story.html``, ``lineage.json``, ``metrics.json``,
 ``metrics_prometheus.txt``, ``telemetry.jsonl`` (spans and log events as OTLP/JSON lines) and
 ``odibi.log.jsonl`` (the run's log as JSON lines). They are written also when the run fails, and
-when it is interrupted (with status ``interrupted``). Every file is written atomically except the
-two append-only line files.
+when it is interrupted (with status ``interrupted``). Every artifact describes the latest run only:
+reusing a folder replaces all of them (the two line files are started anew, then written as the
+run goes; the others are written atomically at its end).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +47,7 @@ ARTIFACTS: Final = {
 }
 
 _logger = logging.getLogger("odibi_otel")
+_TEMPORALITY_VARIABLE: Final = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"
 
 
 class OutputFolderError(OdibiError, OSError):
@@ -90,17 +93,26 @@ def run_to_folder(
     event_bus: EventBus | None = None,
     console: Console | None = None,
     export_timeout: float | None = None,
+    pushgateway_url: str | None = None,
+    pushgateway_job: str = "odibi",
+    textfile_dir: str | os.PathLike[str] | None = None,
 ) -> RunReport:
     """Run ``steps`` with spans, metrics, events, lineage and story, writing every artifact to ``out_dir``.
 
     OpenTelemetry is set up with :func:`~odibi_otel.configure` (which keeps providers the
-    application already set). Raises :class:`OutputFolderError` before running if ``out_dir``
-    is not writable; re-raises ``KeyboardInterrupt`` after writing the artifacts.
+    application already set). A run is a batch job: its OTLP metrics use delta temporality unless
+    ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`` says otherwise, and with
+    ``pushgateway_url`` / ``textfile_dir`` its metrics are pushed / written when it ends.
+
+    Raises :class:`OutputFolderError` before running if ``out_dir`` is not writable; re-raises
+    ``KeyboardInterrupt`` after writing the artifacts.
     """
     if trace_url is not None:  # a bad template fails now, not after the run
         check_trace_url_template(trace_url)
     folder = check_output_folder(out_dir)
     paths = {kind: folder / name for kind, name in ARTIFACTS.items()}
+    for kind in ("telemetry", "log"):  # one rule for every artifact: it describes this run only
+        paths[kind].unlink(missing_ok=True)
     log_handler = json_lines_handler(paths["log"])
     _logger.addHandler(log_handler)
     previous_level = _logger.level
@@ -114,6 +126,12 @@ def run_to_folder(
             prometheus_host=prometheus_host,
             spans_file=paths["telemetry"],
             export_timeout=export_timeout,
+            pushgateway_url=pushgateway_url,
+            pushgateway_job=pushgateway_job,
+            textfile_dir=textfile_dir,
+            # deltas from short-lived processes add up in a Collector's deltatocumulative processor
+            metrics_temporality=None if os.environ.get(_TEMPORALITY_VARIABLE, "").strip() else "delta",
+            resource_attributes=_stable_instance(pipeline_name),
         )
     except BaseException:
         _detach(log_handler, previous_level)
@@ -168,6 +186,17 @@ def run_to_folder(
         if failures and not interrupted:
             raise failures[0]
     return report
+
+
+def _stable_instance(pipeline_name: str) -> dict[str, str] | None:
+    """``service.instance.id`` = ``<pipeline>@<host>`` unless the environment sets one.
+
+    The SDK would give every process a random id, making each run a new metric stream; one
+    identity per pipeline and host lets a Collector's ``deltatocumulative`` add runs up.
+    """
+    if "service.instance.id" in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", ""):
+        return None
+    return {"service.instance.id": f"{pipeline_name}@{socket.gethostname()}"}
 
 
 def _cache_folder(cache_dir: str | os.PathLike[str] | None, out: Path, config: TrackerConfig | None) -> Path:

@@ -76,12 +76,17 @@ class Engine(Protocol):
     name: str
     #: What the engine's frames are called in error messages, e.g. ``"DataFrame"``.
     frame_type_name: str
+    #: The sqlglot dialect of :meth:`sql`'s queries (checked before a run), e.g. ``"duckdb"``.
+    sql_dialect: str
 
     def read(self, path: Path, params: Mapping[str, Any] | None) -> Any:
         """Read the file ``path`` in the format its extension names; ``params`` go to the reader."""
 
     def write(self, frame: Any, path: Path, params: Mapping[str, Any] | None) -> None:
         """Write ``frame`` to ``path`` in the format its extension names, atomically."""
+
+    def sql(self, query: str, tables: Mapping[str, Any]) -> Any:
+        """The frame ``query`` returns, with each frame of ``tables`` visible under its name."""
 
     def is_frame(self, value: object) -> bool:
         """Whether ``value`` is one of the engine's frames."""

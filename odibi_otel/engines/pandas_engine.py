@@ -12,6 +12,7 @@ import pandas as pd
 from odibi_otel.engines._pandas_describe import column_labels, head_values, labelled_schema
 from odibi_otel.engines._pandas_io import read_frame, write_frame
 from odibi_otel.engines._pandas_size import column_arrays, estimate_frame_bytes
+from odibi_otel.engines._pandas_sql import SQL_DIALECT, run_sql
 from odibi_otel.engines.base import FrameDescription
 
 __all__ = ["PANDAS", "PandasEngine"]
@@ -22,6 +23,7 @@ class PandasEngine:
 
     name: Final = "pandas"
     frame_type_name: Final = "DataFrame"
+    sql_dialect: Final = SQL_DIALECT
 
     def read(self, path: Path, params: Mapping[str, Any] | None) -> pd.DataFrame:
         """``pandas.read_csv`` / ``read_parquet`` / ``read_json`` by extension."""
@@ -30,6 +32,10 @@ class PandasEngine:
     def write(self, frame: pd.DataFrame, path: Path, params: Mapping[str, Any] | None) -> None:
         """``to_csv`` (without the index) / ``to_parquet`` / ``to_json`` by extension, atomically."""
         write_frame(frame, path, params)
+
+    def sql(self, query: str, tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+        """Run ``query`` with DuckDB; each frame of ``tables`` is a table of that name."""
+        return run_sql(query, tables)
 
     def is_frame(self, value: object) -> bool:
         """Whether ``value`` is a ``pandas.DataFrame``."""

@@ -25,7 +25,6 @@ from opentelemetry.sdk.metrics import (
 )
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
-    CardinalityLimits,
     HistogramDataPoint,
     MetricReader,
     MetricsData,
@@ -48,7 +47,7 @@ from odibi_otel.metrics._families import (
     Translator,
     bucket_bounds,
 )
-from odibi_otel.otel._sdk_compat import OtelComponentTypeValues
+from odibi_otel.otel._sdk_compat import OtelComponentTypeValues, cardinality_reader_arguments
 
 __all__ = ["MetricsDataCollector", "MetricsDataReader"]
 
@@ -62,10 +61,11 @@ class MetricsDataReader(MetricReader):
 
     Args:
         cardinality_limits: Per instrument class, the series kept per collection before the SDK
-            folds new ones into an ``otel.metric.overflow=true`` series (SDK default: 2,000).
+            folds new ones into an ``otel.metric.overflow=true`` series (SDK default: 2,000; an
+            SDK before 1.45.2 keeps its default whatever is asked).
     """
 
-    def __init__(self, cardinality_limits: CardinalityLimits | None = None) -> None:
+    def __init__(self, cardinality_limits: dict[type, int] | None = None) -> None:
         cumulative = AggregationTemporality.CUMULATIVE
         super().__init__(
             preferred_temporality={
@@ -79,7 +79,7 @@ class MetricsDataReader(MetricReader):
                     ObservableGauge,
                 )
             },
-            cardinality_limits=cardinality_limits,
+            **cardinality_reader_arguments(cardinality_limits),
             otel_component_type=OtelComponentTypeValues.PROMETHEUS_HTTP_TEXT_METRIC_EXPORTER,
         )
         self._collecting = threading.Lock()

@@ -110,6 +110,35 @@ class Instruments:
             unit="s",
             description="Unix time of the pipeline's last successful run (alert on its age)",
         )
+        self.last_run_timestamp = meter.create_gauge(
+            semconv.METRIC_PIPELINE_LAST_RUN_TIMESTAMP,
+            unit="s",
+            description="Unix time the pipeline's latest run ended, whatever its outcome",
+        )
+        self.last_run_duration = meter.create_gauge(
+            semconv.METRIC_PIPELINE_LAST_RUN_DURATION,
+            unit="s",
+            description="Duration of the pipeline's latest run",
+        )
+        self.last_run_status = meter.create_gauge(
+            semconv.METRIC_PIPELINE_LAST_RUN_STATUS,
+            description="Outcome of the pipeline's latest run: 1 success, 0 failed or interrupted",
+        )
+        self.node_last_rows: Any = self._per_node(
+            observed,
+            "gauge",
+            semconv.METRIC_NODE_LAST_RUN_ROWS,
+            unit="{row}",
+            description="Rows the node produced (or wrote) in its latest run",
+        )
+        self.node_last_duration: Any = self._per_node(
+            observed, "gauge", semconv.METRIC_NODE_LAST_RUN_DURATION, unit="s",
+            description="Duration of the node's latest run",
+        )  # fmt: skip
+        self.node_last_status: Any = self._per_node(
+            observed, "gauge", semconv.METRIC_NODE_LAST_RUN_STATUS, unit="",
+            description="Outcome of the node's latest run: 1 success (cache hits too), 0 failed",
+        )  # fmt: skip
         self._custom: dict[str, tuple[str, Any]] = {}
         self._custom_lock = threading.Lock()
 

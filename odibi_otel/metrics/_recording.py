@@ -251,6 +251,9 @@ class Recorder:
             try:
                 sink.node_duration.record(seconds, labels.with_status)
                 sink.memory.set(memory, base)
+                sink.node_last_duration.set(seconds, base)
+                sink.node_last_status.set(0 if failed else 1, base)
+                sink.node_last_rows.set(0 if failed else rows, base)
                 if failed:
                     error_type = str(attributes.get(semconv.ERROR_TYPE, "unknown"))
                     sink.errors.add(1, {**base, semconv.LABEL_ERROR_TYPE: error_type})
@@ -280,8 +283,12 @@ class Recorder:
             try:
                 sink.pipeline_runs.add(1, {**labels, semconv.LABEL_STATUS: status})
                 sink.pipeline_duration.record(seconds, {**labels, semconv.LABEL_STATUS: status})
+                ended = (span.end_time or 0) / 1e9
+                sink.last_run_timestamp.set(ended, labels)
+                sink.last_run_duration.set(seconds, labels)
+                sink.last_run_status.set(1 if status == semconv.STATUS_SUCCESS else 0, labels)
                 if status == semconv.STATUS_SUCCESS:
-                    sink.last_success.set((span.end_time or 0) / 1e9, labels)
+                    sink.last_success.set(ended, labels)
             except Exception as exc:
                 record_failure("MetricsManager (meter provider)", exc)
         self.changed = True

@@ -44,27 +44,32 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from enum import StrEnum
+from pathlib import Path
 from typing import Any, Final
 
 from opentelemetry import metrics
 from opentelemetry.context import Context
+from opentelemetry.sdk.metrics.export import MetricsData
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from prometheus_client import CollectorRegistry
 
 from odibi_otel._internal.atomic import write_bytes_atomic, write_text_atomic
+from odibi_otel.metrics._by_hand import MetricType, increment_by_hand, record_by_hand
 from odibi_otel.metrics._exposition import ExpositionCache
 from odibi_otel.metrics._instruments import (
     Instruments,
     configured_global_meter_provider,
-    custom_name,
     meter,
     own_meter_provider,
 )
-from odibi_otel.metrics._recording import BYTES_PER_MB, Recorder
+from odibi_otel.metrics._recording import Recorder
+from odibi_otel.metrics.batch import export_run, push_run, write_run_textfile
+from odibi_otel.metrics.process import process_metrics
 from odibi_otel.metrics.prometheus_text import MetricsDataCollector
+from odibi_otel.metrics.pushgateway import DEFAULT_JOB
 from odibi_otel.metrics.server import MetricsServer
 from odibi_otel.metrics.summary import MetricsSummary
 from odibi_otel.otel import semconv
@@ -75,19 +80,6 @@ __all__ = ["DEFAULT_CARDINALITY_LIMIT", "MetricType", "MetricsManager"]
 #: Distinct label sets each instrument keeps per collection; past it, new series fold into one
 #: series labelled ``otel_metric_overflow="true"`` (the SDK's default would be 2,000).
 DEFAULT_CARDINALITY_LIMIT: Final = 20_000
-
-
-class MetricType(StrEnum):
-    """The eight built-in metric types; the value is the name ``record()``/``increment()`` accept."""
-
-    NODE_DURATION = "node_duration"
-    THROUGHPUT = "throughput"
-    CACHE_HIT = "cache_hit"
-    CACHE_MISS = "cache_miss"
-    ERROR_COUNT = "error_count"
-    MEMORY_USAGE = "memory_usage"
-    DATA_SIZE = "data_size"
-    ROW_COUNT = "row_count"
 
 
 class MetricsManager(SpanProcessor):
@@ -104,6 +96,8 @@ class MetricsManager(SpanProcessor):
         cardinality_limit: Label sets kept per instrument before the SDK folds new ones into an
             ``otel_metric_overflow="true"`` series.
         resource: Resource of the manager's own meter provider (``target_info`` in Prometheus).
+        share: Show this manager on the process-wide ``/metrics`` that ``configure()`` serves
+            (:mod:`odibi_otel.metrics.process`). Default: yes, unless ``meter_provider`` is given.
 
     Attributes:
         registry: A prometheus_client ``CollectorRegistry`` holding one collector of this
@@ -119,6 +113,7 @@ class MetricsManager(SpanProcessor):
         pipeline_name: str | None = None,
         cardinality_limit: int = DEFAULT_CARDINALITY_LIMIT,
         resource: Resource | None = None,
+        share: bool | None = None,
     ) -> None:
         if not isinstance(cardinality_limit, int) or cardinality_limit < 1:
             raise ValueError(f"cardinality_limit must be a positive integer, got {cardinality_limit!r}")
@@ -136,6 +131,8 @@ class MetricsManager(SpanProcessor):
         self._ended = SpanDeduplicator()
         self._server: MetricsServer | None = None
         self._shut_down = False
+        if share if share is not None else meter_provider is None:
+            process_metrics().add(self)
 
     # -- span listener -------------------------------------------------------------------------
 
@@ -156,6 +153,9 @@ class MetricsManager(SpanProcessor):
         else:
             self._recording.record_pending()
             self._recording.record_pipeline_span(span)
+            attributes = span.attributes or {}
+            succeeded = attributes.get(semconv.PIPELINE_STATUS) == semconv.STATUS_SUCCESS
+            export_run(self.collect_data, str(attributes.get(semconv.PIPELINE_NAME)), succeeded)
 
     def shutdown(self) -> None:
         """Stop the endpoint and the manager's own meter provider; later calls do nothing.
@@ -163,6 +163,7 @@ class MetricsManager(SpanProcessor):
         (A tracer provider the manager was added to shuts it down too.)
         """
         self.stop_server()
+        process_metrics().remove(self)
         self._recording.record_pending()
         with self._lock:
             if self._shut_down:
@@ -184,68 +185,13 @@ class MetricsManager(SpanProcessor):
         Built-in metric types go to their instruments; any other name goes to a custom gauge
         ``odibi.custom.<name>`` with the same labels.
         """
-        recording = self._recording
-        recording.record_pending()  # measurements land in the order they were made
-        labels = recording.labels(step_name)
-        member = _as_metric_type(metric_type)
-        if member is None:
-            try:
-                for sink in recording.sinks:
-                    sink.custom("gauge", custom_name(metric_type)).set(value, labels)
-            finally:
-                recording.changed = True
-            return
-        figures = recording.figures(step_name)
-        if member is MetricType.NODE_DURATION:
-            recording.each(lambda s: s.node_duration.record(value / 1000.0, labels))
-            figures.duration_ms = float(value)
-        elif member is MetricType.THROUGHPUT:
-            recording.each(lambda s: s.throughput.set(value, labels))
-            figures.throughput = float(value)
-        elif member is MetricType.MEMORY_USAGE:
-            recording.each(lambda s: s.memory.set(value * BYTES_PER_MB, labels))
-            figures.memory_mb = float(value)
-        elif member is MetricType.DATA_SIZE:
-            recording.each(lambda s: s.data_size.set(value, labels))
-            figures.data_size_bytes = int(value)
-        elif member is MetricType.ROW_COUNT:
-            recording.each(lambda s: s.rows.add(value, labels))
-            figures.row_count = int(value)
-        else:
-            self.increment(member, step_name, value)
+        record_by_hand(self._recording, metric_type, step_name, value)
 
     def increment(
         self, metric_type: MetricType | str, step_name: str | None = None, value: float = 1
     ) -> None:
         """Add ``value`` to a counter: cache hits/misses, errors, rows, or a custom counter."""
-        recording = self._recording
-        recording.record_pending()
-        labels = recording.labels(step_name)
-        member = _as_metric_type(metric_type)
-        with recording.lock:
-            if member is MetricType.CACHE_HIT:
-                recording.cache_hits += int(value)
-            elif member is MetricType.CACHE_MISS:
-                recording.cache_misses += int(value)
-            elif member is MetricType.ERROR_COUNT:
-                recording.error_count += int(value)
-        if member is MetricType.CACHE_HIT:
-            recording.each(lambda s: s.cache_hits.add(value, labels))
-        elif member is MetricType.CACHE_MISS:
-            recording.each(lambda s: s.cache_misses.add(value, labels))
-        elif member is MetricType.ERROR_COUNT:
-            labels = {**labels, semconv.LABEL_ERROR_TYPE: "unspecified"}
-            recording.each(lambda s: s.errors.add(value, labels))
-        elif member is MetricType.ROW_COUNT:
-            recording.each(lambda s: s.rows.add(value, labels))
-        elif member is None:
-            try:
-                for sink in recording.sinks:
-                    sink.custom("counter", custom_name(metric_type)).add(value, labels)
-            finally:
-                recording.changed = True
-        else:
-            raise ValueError(f"{member.value!r} is a measurement, not a counter: use record()")
+        increment_by_hand(self._recording, metric_type, step_name, value)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -275,14 +221,58 @@ class MetricsManager(SpanProcessor):
         """
         return self._exposition.render(openmetrics, compressed)
 
+    def collect_data(self) -> MetricsData | None:
+        """This manager's current OpenTelemetry metric data (what its exposition renders)."""
+        return self._exposition.collect_data()
+
+    def push(
+        self,
+        gateway_url: str,
+        job: str = DEFAULT_JOB,
+        grouping_key: Mapping[str, str] | None = None,
+        *,
+        pipeline: str | None = None,
+        timeout: float = 5.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Push the latest run's series to a Pushgateway (see :mod:`odibi_otel.metrics.batch`).
+
+        The group is ``/metrics/job/<job>/pipeline/<pipeline>`` plus ``grouping_key``; ``pipeline``
+        defaults to the latest run's. Raises ``PushgatewayError`` when the push fails.
+        """
+        name, succeeded = self._latest_run(pipeline)
+        push_run(
+            self.collect_data, gateway_url, name, succeeded, job=job,
+            grouping_key=grouping_key, headers=headers, timeout=timeout,
+        )  # fmt: skip
+
+    def write_textfile(self, directory: str | os.PathLike[str], *, pipeline: str | None = None) -> Path:
+        """Write the latest run's series to ``<directory>/odibi_<pipeline>.prom`` for node_exporter."""
+        name, succeeded = self._latest_run(pipeline)
+        return write_run_textfile(self.collect_data, directory, name, succeeded)
+
+    def _latest_run(self, pipeline: str | None) -> tuple[str, bool]:
+        self._recording.record_pending()
+        recording = self._recording
+        name = pipeline or recording.pipeline_name
+        succeeded = name == recording.pipeline_name and recording.pipeline_status == semconv.STATUS_SUCCESS
+        return name, succeeded
+
     def export_prometheus(self, path: str | os.PathLike[str]) -> None:
         """Write the Prometheus text exposition of this manager's metrics to ``path`` (atomically)."""
         write_bytes_atomic(path, self.generate_latest())
 
-    def start_server(self, host: str | None = None, port: int | None = None) -> MetricsServer:
-        """Serve ``/metrics`` (default ``127.0.0.1:9464``, or ``OTEL_EXPORTER_PROMETHEUS_HOST/PORT``)."""
+    def start_server(
+        self, host: str | None = None, port: int | None = None, *, whole_process: bool = False
+    ) -> MetricsServer:
+        """Serve ``/metrics`` (default ``127.0.0.1:9464``, or ``OTEL_EXPORTER_PROMETHEUS_HOST/PORT``).
+
+        With ``whole_process`` it serves every shared manager of the process
+        (:mod:`odibi_otel.metrics.process`), as ``configure(prometheus_port=...)`` does.
+        """
         if self._server is None:
-            self._server = MetricsServer(self.exposition, host, port)
+            source = process_metrics().exposition if whole_process else self.exposition
+            self._server = MetricsServer(source, host, port)
         return self._server
 
     def stop_server(self) -> None:
@@ -296,12 +286,3 @@ class MetricsManager(SpanProcessor):
 
     def __exit__(self, *exc_info: object) -> None:
         self.shutdown()
-
-
-def _as_metric_type(metric_type: MetricType | str) -> MetricType | None:
-    if isinstance(metric_type, MetricType):
-        return metric_type
-    try:
-        return MetricType(str(metric_type).lower())
-    except ValueError:
-        return None

@@ -20,6 +20,9 @@ What is here, and why:
   cardinality limits), the Prometheus exporter's name/unit/label mapping (so the rendered text is
   the exporter's byte for byte) and the component-type value of a Prometheus reader.
 * **Export loggers**: the names of the SDK and exporter loggers that report failed exports.
+* **Cardinality limits**: SDK 1.45.2 added per-instrument limits to metric readers; 1.45.1 (what
+  ``opentelemetry-instrumentation-*`` 0.66b1 pins) has only its fixed default of 2,000.
+  :func:`cardinality_reader_arguments` gives a reader the limits where the SDK takes them.
 
 Heavy pieces (the logs SDK, the Prometheus exporter) load on first use, so importing this module
 costs no more than the API.
@@ -59,6 +62,8 @@ __all__ = [
     "LoggingHandler",
     "OtelComponentTypeValues",
     "ReadableLogRecord",
+    "CARDINALITY_LIMITS_SUPPORTED",
+    "cardinality_reader_arguments",
     "is_unset_provider",
     "logs_api",
     "map_unit",
@@ -129,6 +134,25 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), attribute)
     globals()[name] = value
     return value
+
+
+def _reader_takes_cardinality_limits() -> bool:
+    import inspect
+
+    from opentelemetry.sdk.metrics.export import MetricReader
+
+    return "cardinality_limits" in inspect.signature(MetricReader.__init__).parameters
+
+
+#: Whether this SDK's metric readers take per-instrument cardinality limits (1.45.2 and later).
+CARDINALITY_LIMITS_SUPPORTED: Final = _reader_takes_cardinality_limits()
+
+
+def cardinality_reader_arguments(limits: dict[type, int] | None) -> dict[str, Any]:
+    """``MetricReader.__init__`` keyword arguments for ``limits``: none on an SDK without them."""
+    if limits is None or not CARDINALITY_LIMITS_SUPPORTED:
+        return {}
+    return {"cardinality_limits": limits}
 
 
 def is_unset_provider(provider: object) -> bool:

@@ -12,6 +12,8 @@ from odibi_otel._version import __version__
 
 __all__ = [
     "CODE_FUNCTION_NAME",
+    "DB_QUERY_TEXT",
+    "MAX_QUERY_TEXT",
     "DURATION_BUCKETS_SECONDS",
     "ERROR_TYPE",
     "EVENT_LINEAGE_RUN",
@@ -37,6 +39,12 @@ __all__ = [
     "METRIC_NODE_ROWS",
     "METRIC_NODE_THROUGHPUT",
     "METRIC_PIPELINE_DURATION",
+    "METRIC_NODE_LAST_RUN_DURATION",
+    "METRIC_NODE_LAST_RUN_ROWS",
+    "METRIC_NODE_LAST_RUN_STATUS",
+    "METRIC_PIPELINE_LAST_RUN_DURATION",
+    "METRIC_PIPELINE_LAST_RUN_STATUS",
+    "METRIC_PIPELINE_LAST_RUN_TIMESTAMP",
     "METRIC_PIPELINE_LAST_SUCCESS",
     "METRIC_PIPELINE_RUNS",
     "NODE_CACHE_HIT",
@@ -107,6 +115,9 @@ LINK_DATA_KEYS: Final = "odibi.link.data_keys"
 
 # OpenTelemetry semantic-convention keys used as they are.
 CODE_FUNCTION_NAME: Final = "code.function.name"
+#: A ``sql`` node's query (the database semantic conventions' attribute), cut at MAX_QUERY_TEXT.
+DB_QUERY_TEXT: Final = "db.query.text"
+MAX_QUERY_TEXT: Final = 4096
 ERROR_TYPE: Final = "error.type"
 
 # Values of odibi.pipeline.status / odibi.node.status.
@@ -129,6 +140,14 @@ METRIC_CACHE_MISSES: Final = "odibi.cache.misses"
 METRIC_PIPELINE_RUNS: Final = "odibi.pipeline.runs"
 METRIC_PIPELINE_DURATION: Final = "odibi.pipeline.duration"
 METRIC_PIPELINE_LAST_SUCCESS: Final = "odibi.pipeline.last_success_timestamp"
+# Batch-job gauges (Prometheus practice for jobs that end before the next scrape): the latest
+# run's end time, duration and status (1 success, 0 failed or interrupted), per pipeline and node.
+METRIC_PIPELINE_LAST_RUN_TIMESTAMP: Final = "odibi.pipeline.last_run_timestamp"
+METRIC_PIPELINE_LAST_RUN_DURATION: Final = "odibi.pipeline.last_run_duration"
+METRIC_PIPELINE_LAST_RUN_STATUS: Final = "odibi.pipeline.last_run_status"
+METRIC_NODE_LAST_RUN_ROWS: Final = "odibi.node.last_run_rows"
+METRIC_NODE_LAST_RUN_DURATION: Final = "odibi.node.last_run_duration"
+METRIC_NODE_LAST_RUN_STATUS: Final = "odibi.node.last_run_status"
 METRIC_CUSTOM_PREFIX: Final = "odibi.custom."
 
 # Metric attributes (Prometheus labels). Bounded by the pipeline definition: never run ids.

@@ -234,6 +234,9 @@ def _do_work(plan: NodePlan, engine: Engine, inputs: list[Any]) -> dict[str, Any
     if step.type == "write":
         engine.write(inputs[0], step.resolved_path(), step.params)
         return {}
+    if step.type == "sql":
+        result = engine.sql(str(step.value), dict(zip(step.table_names, inputs, strict=True)))
+        return _outputs_from_result(engine, step, result)
     assert plan.function is not None
     names = step.input_parameter_names
     if names is None:

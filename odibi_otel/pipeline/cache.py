@@ -80,6 +80,8 @@ def static_key_part(step: Step, function: Callable[..., Any] | None) -> str | No
         parts["function"] = function_name(function)
         parts["code"] = code
         parts["state"] = state
+    elif step.type == "sql":
+        parts["query"] = step.value
     else:
         parts["path"] = str(step.resolved_path().resolve())
     return _digest(json.dumps(parts, sort_keys=True).encode())

@@ -20,8 +20,8 @@ from opentelemetry.trace import Link, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from odibi_otel._internal.safety import call_safely
-from odibi_otel._internal.text import find_control_character
-from odibi_otel.engines.base import ENGINES, get_engine
+from odibi_otel._internal.text import find_control_character, truncate_text
+from odibi_otel.engines.base import ENGINES, Engine, get_engine
 from odibi_otel.errors import PipelineValidationError
 from odibi_otel.lineage._run_registry import forget_run, register_run
 from odibi_otel.lineage.tracker import Tracker, TrackerConfig
@@ -32,6 +32,7 @@ from odibi_otel.otel._providers import resolve_logger_provider, resolve_tracer_p
 from odibi_otel.otel._span_listeners import SpanListener, notify_end, notify_start
 from odibi_otel.pipeline._node_execution import NodeOutcome, NodePlan, RunContext, error_type_name, run_node
 from odibi_otel.pipeline._references import function_name, resolve_function
+from odibi_otel.pipeline._sql_check import check_sql
 from odibi_otel.pipeline.cache import NodeCache, static_key_part
 from odibi_otel.pipeline.dag import Dag, build_dag
 from odibi_otel.pipeline.result import ExecutionResult
@@ -111,7 +112,7 @@ class Orchestrator:
         self.logger_provider = logger_provider
         self.dag: Dag = build_dag(self.steps)
         self._plans = {
-            name: _plan(step, pipeline_name, enable_cache) for name, step in self.dag.steps.items()
+            name: _plan(step, pipeline_name, enable_cache, engine) for name, step in self.dag.steps.items()
         }
         #: The tracker of the latest run, also when ``execute()`` was interrupted.
         self.last_tracker: Tracker | None = None
@@ -132,8 +133,10 @@ class Orchestrator:
         return tuple(item for item in (metrics_manager, self.event_bus) if item is not None)
 
 
-def _plan(step: Step, pipeline_name: str, cacheable: bool) -> NodePlan:
+def _plan(step: Step, pipeline_name: str, cacheable: bool, engine: Engine) -> NodePlan:
     function = resolve_function(step) if step.type == "function" else None
+    if step.type == "sql":
+        check_sql(step, engine.sql_dialect)
     attributes: dict[str, AttributeValue] = {
         semconv.PIPELINE_NAME: pipeline_name,
         semconv.NODE_NAME: step.name,
@@ -144,6 +147,8 @@ def _plan(step: Step, pipeline_name: str, cacheable: bool) -> NodePlan:
     }
     if function is not None:
         attributes[semconv.CODE_FUNCTION_NAME] = function_name(function)
+    if step.type == "sql":
+        attributes[semconv.DB_QUERY_TEXT] = truncate_text(str(step.value), semconv.MAX_QUERY_TEXT)
     return NodePlan(
         step=step,
         function=function,

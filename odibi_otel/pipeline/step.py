@@ -19,7 +19,7 @@ from odibi_otel.errors import StepFieldError, UnknownStepTypeError
 
 __all__ = ["FILE_FORMATS", "STEP_TYPES", "Step", "file_format"]
 
-STEP_TYPES: Final = ("read", "function", "write")
+STEP_TYPES: Final = ("read", "function", "sql", "write")
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,11 +29,12 @@ class Step:
     Args:
         name: Unique step name; names the node span (``node <name>``).
         layer: Free text; ``ingest``, ``transform``, ``store`` and ``publish`` are conventional.
-        type: ``"read"``, ``"function"`` or ``"write"``.
+        type: ``"read"``, ``"function"``, ``"sql"`` or ``"write"``.
         value: For ``read``/``write`` the file path (.csv, .parquet, .json, .jsonl); for
-            ``function`` a callable or a ``"module:function"`` reference.
+            ``function`` a callable or a ``"module:function"`` reference; for ``sql`` the query.
         inputs: Data keys consumed: a list (passed positionally, in order) or a dict
-            ``{parameter_name: data_key}`` (passed as keyword arguments).
+            ``{parameter_name: data_key}`` (passed as keyword arguments). A ``sql`` step sees
+            each input as a table: named by its data key (list) or by its parameter name (dict).
         outputs: Data keys produced.
         params: Keyword arguments for the function, or for the pandas reader/writer.
         base_dir: Folder that relative paths and ``"module:function"`` references are resolved
@@ -90,6 +91,11 @@ class Step:
     def output_keys(self) -> tuple[str, ...]:
         """The produced data keys."""
         return self._output_keys
+
+    @property
+    def table_names(self) -> tuple[str, ...]:
+        """The names a ``sql`` step's query sees its inputs under (same order as :attr:`input_keys`)."""
+        return self._input_names if self._input_names is not None else self._input_keys
 
     @property
     def keyword_params(self) -> dict[str, Any]:
@@ -188,6 +194,20 @@ def _check_write(step: Step) -> None:
         raise StepFieldError(step.name, "outputs", "must be empty for a write step")
 
 
+def _check_sql(step: Step) -> None:
+    """The query's syntax and tables are checked against the engine's dialect by the orchestrator."""
+    if not isinstance(step.value, str) or not step.value.strip():
+        raise StepFieldError(step.name, "value", _expected("a non-empty SQL query", step.value))
+    if len(step.output_keys) != 1:
+        raise StepFieldError(
+            step.name, "outputs", f"must name exactly one key for a sql step, got {list(step.output_keys)}"
+        )
+    if step.params:
+        raise StepFieldError(
+            step.name, "params", "must be empty for a sql step (write values into the query)"
+        )
+
+
 def _check_function(step: Step) -> None:
     value = step.value
     if callable(value):
@@ -202,4 +222,5 @@ _CHECKS_BY_TYPE: Final[Mapping[str, Callable[[Step], None]]] = {
     "read": _check_read,
     "write": _check_write,
     "function": _check_function,
+    "sql": _check_sql,
 }

@@ -9,8 +9,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import metrics, trace
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import (
+    Counter,
+    Histogram,
+    MeterProvider,
+    ObservableCounter,
+    ObservableGauge,
+    ObservableUpDownCounter,
+    UpDownCounter,
+)
 from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
     ConsoleMetricExporter,
     MetricReader,
     PeriodicExportingMetricReader,
@@ -49,6 +58,7 @@ def build_providers(
     targets: Mapping[str, OtlpTarget],
     interval: float,
     console: bool,
+    metrics_temporality: str | None = None,
 ) -> None:
     file = handle.telemetry_file
     existing_tracer = trace.get_tracer_provider()
@@ -101,7 +111,7 @@ def build_providers(
         readers: list[MetricReader] = []
         if "metrics" in targets:
             target = targets["metrics"]
-            exporter = _otlp_exporter(target)
+            exporter = _otlp_exporter(target, metrics_temporality)
             handle._otlp_exporters.append(exporter)
             readers.append(
                 PeriodicExportingMetricReader(
@@ -121,7 +131,7 @@ def build_providers(
     handle.metrics_manager = MetricsManager(meter_provider=external_meter, resource=resource)
 
 
-def _otlp_exporter(target: OtlpTarget) -> Any:
+def _otlp_exporter(target: OtlpTarget, metrics_temporality: str | None = None) -> Any:
     """Import the OTLP exporter for the target lazily (gRPC pulls in grpcio, slow to import)."""
     transport = "grpc" if target.protocol == "grpc" else "http"
     module_name = {"traces": "trace_exporter", "logs": "_log_exporter", "metrics": "metric_exporter"}[
@@ -137,6 +147,8 @@ def _otlp_exporter(target: OtlpTarget) -> Any:
         kwargs["headers"] = dict(target.headers)
     if transport == "grpc":
         kwargs["insecure"] = target.endpoint.startswith("http://")
+    if target.signal == "metrics" and metrics_temporality is not None:
+        kwargs["preferred_temporality"] = _temporalities(metrics_temporality)
     return exporter_class(**kwargs)
 
 
@@ -170,3 +182,20 @@ def attach_log_handler(handle: TelemetryHandle, log_level: int) -> None:
             _logger.setLevel(previous_level)
 
     handle._cleanups.append(detach)
+
+
+def _temporalities(preference: str) -> dict[type, AggregationTemporality]:
+    """Per instrument kind, as the OTLP exporter maps ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``.
+
+    ``delta``: counters, histograms and observable counters send deltas; up-down counters and
+    gauges stay cumulative (a delta of a level means nothing).
+    """
+    kind = AggregationTemporality.DELTA if preference == "delta" else AggregationTemporality.CUMULATIVE
+    return {
+        Counter: kind,
+        Histogram: kind,
+        ObservableCounter: kind,
+        UpDownCounter: AggregationTemporality.CUMULATIVE,
+        ObservableUpDownCounter: AggregationTemporality.CUMULATIVE,
+        ObservableGauge: AggregationTemporality.CUMULATIVE,
+    }

@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from opentelemetry import metrics, trace
 
 from odibi_otel.metrics._defaults import set_default_metrics_manager
+from odibi_otel.metrics.batch import set_batch_export
+from odibi_otel.metrics.pushgateway import DEFAULT_JOB
 from odibi_otel.otel._sdk_compat import (
     EXPORT_LOGGERS,
     is_unset_provider,
@@ -37,9 +39,11 @@ from odibi_otel.setup.otlp_settings import (
 )
 from odibi_otel.setup.settings import (
     PrometheusEndpointError,
+    batch_settings,
     build_resource,
     disabled_timeout,
     metric_interval,
+    metrics_temporality_preference,
     prometheus_endpoint,
 )
 
@@ -62,6 +66,12 @@ def configure(
     log_level: int = logging.INFO,
     default_service_name: str = "odibi_otel",
     environ: Mapping[str, str] | None = None,
+    pushgateway_url: str | None = None,
+    pushgateway_job: str = DEFAULT_JOB,
+    pushgateway_grouping_key: Mapping[str, str] | None = None,
+    pushgateway_headers: Mapping[str, str] | None = None,
+    textfile_dir: str | os.PathLike[str] | None = None,
+    metrics_temporality: str | None = None,
 ) -> TelemetryHandle:
     """Set up tracer, meter and logger providers for odibi_otel and return a handle.
 
@@ -91,6 +101,15 @@ def configure(
         log_level: Lowest level of ``odibi_otel`` log records exported as OpenTelemetry logs.
         default_service_name: ``service.name`` when neither the argument nor a variable gives one.
         environ: The environment to read (default ``os.environ``).
+        pushgateway_url: At the end of every run, push its metrics to this Prometheus
+            Pushgateway (default ``ODIBI_PUSHGATEWAY_URL``; see :mod:`odibi_otel.metrics.batch`).
+        pushgateway_job: The pushed group's ``job`` label.
+        pushgateway_grouping_key: More labels of the pushed group (e.g. ``{"instance": "host1"}``).
+        pushgateway_headers: Extra HTTP headers of each push.
+        textfile_dir: At the end of every run, write its metrics to
+            ``<textfile_dir>/odibi_<pipeline>.prom`` for node_exporter's textfile collector.
+        metrics_temporality: ``"delta"`` or ``"cumulative"`` for the OTLP metric exporter
+            (default: ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``, else cumulative).
 
     Raises:
         OtlpConfigurationError: An OTLP argument or variable is unusable (nothing is set up).
@@ -123,6 +142,16 @@ def configure(
         service_name, resource_attributes, default_service_name=default_service_name, environ=env
     )
     prometheus = prometheus_endpoint(prometheus_host, prometheus_port, env)
+    batch = batch_settings(
+        pushgateway_url,
+        pushgateway_job,
+        pushgateway_grouping_key,
+        pushgateway_headers,
+        textfile_dir,
+        timeout,
+        env,
+    )
+    temporality = metrics_temporality_preference(metrics_temporality)
 
     handle = TelemetryHandle(
         trace.get_tracer_provider(), metrics.get_meter_provider(), _logs.get_logger_provider(),
@@ -130,12 +159,12 @@ def configure(
     )  # fmt: skip
     handle.telemetry_file = open_telemetry_file(spans_file)
     try:
-        build_providers(handle, resource, targets, interval, console)
+        build_providers(handle, resource, targets, interval, console, temporality)
         if prometheus is not None:
             assert handle.metrics_manager is not None
             host, port = prometheus
             try:
-                handle.metrics_manager.start_server(host, port)
+                handle.metrics_manager.start_server(host, port, whole_process=True)
             except OSError as exc:
                 raise PrometheusEndpointError(
                     f"cannot serve /metrics on {host}:{port}: {exc.strerror or exc}"
@@ -157,5 +186,8 @@ def configure(
     assert handle.metrics_manager is not None
     set_default_metrics_manager(handle.metrics_manager)
     handle._cleanups.append(lambda: set_default_metrics_manager(None))
+    if batch is not None:
+        set_batch_export(batch)
+        handle._cleanups.append(lambda: set_batch_export(None))
     atexit.register(handle.shutdown)
     return handle

@@ -10,6 +10,8 @@ from urllib.parse import unquote
 from opentelemetry.sdk.resources import Resource
 
 from odibi_otel.errors import OdibiError
+from odibi_otel.metrics.batch import BatchExport
+from odibi_otel.metrics.pushgateway import PushgatewayError, group_url
 from odibi_otel.otel import semconv
 from odibi_otel.setup.otlp_settings import (
     DEFAULT_EXPORT_TIMEOUT_S,
@@ -19,9 +21,11 @@ from odibi_otel.setup.otlp_settings import (
 
 __all__ = [
     "PrometheusEndpointError",
+    "batch_settings",
     "build_resource",
     "disabled_timeout",
     "metric_interval",
+    "metrics_temporality_preference",
     "prometheus_endpoint",
 ]
 
@@ -117,3 +121,43 @@ def disabled_timeout(explicit: float | None, env: Mapping[str, str]) -> float:
         return resolve_export_timeout(explicit, env)
     except OtlpConfigurationError:  # nothing is exported anyway
         return DEFAULT_EXPORT_TIMEOUT_S
+
+
+def batch_settings(
+    pushgateway_url: str | None,
+    job: str,
+    grouping_key: Mapping[str, str] | None,
+    headers: Mapping[str, str] | None,
+    textfile_dir: str | os.PathLike[str] | None,
+    timeout: float,
+    env: Mapping[str, str],
+) -> BatchExport | None:
+    """Where every run's metrics go at its end, or ``None``; a bad Pushgateway URL fails here."""
+    url = pushgateway_url or env.get("ODIBI_PUSHGATEWAY_URL", "").strip() or None
+    if url is None and textfile_dir is None:
+        return None
+    if url is not None:
+        try:
+            group_url(url, job, grouping_key or {})
+        except PushgatewayError as exc:
+            raise PrometheusEndpointError(str(exc)) from None
+    return BatchExport(
+        pushgateway_url=url,
+        job=job,
+        grouping_key=dict(grouping_key or {}),
+        headers=dict(headers or {}),
+        timeout=timeout,
+        textfile_dir=textfile_dir,
+    )
+
+
+def metrics_temporality_preference(preference: str | None) -> str | None:
+    """``"delta"``, ``"cumulative"`` or ``None`` (the exporter's default); anything else fails."""
+    if preference is None:
+        return None
+    chosen = preference.strip().lower()
+    if chosen not in ("delta", "cumulative"):
+        raise OtlpConfigurationError(
+            f"metrics_temporality must be 'delta' or 'cumulative', got {preference!r}"
+        )
+    return chosen

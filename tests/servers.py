@@ -1,0 +1,152 @@
+"""Real Prometheus-side servers for integration tests: Prometheus, Pushgateway, node_exporter.
+
+Each runs as a subprocess on 127.0.0.1 (Debian packages ``prometheus``,
+``prometheus-pushgateway`` and ``prometheus-node-exporter``), is waited for by polling its
+readiness, and is stopped by :meth:`stop` (fixtures call it in a ``finally``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+PROMETHEUS = shutil.which("prometheus")
+PUSHGATEWAY = shutil.which("prometheus-pushgateway")
+NODE_EXPORTER = shutil.which("prometheus-node-exporter")
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll ``condition`` until it returns something true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+            if value:
+                return value
+        except OSError as exc:  # server not up yet
+            last_error = exc
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
+
+
+class _Process:
+    """A server subprocess with its log file."""
+
+    def __init__(self, command: Sequence[str], log: Path) -> None:
+        self.log_path = log
+        self.log = open(log, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(list(command), stdout=self.log, stderr=subprocess.STDOUT)
+
+    def alive(self) -> None:
+        assert self.process.poll() is None, f"server exited: {self.log_path.read_text(errors='replace')}"
+
+    def get(self, url: str) -> bytes:
+        self.alive()
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bytes(response.read())
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+class PrometheusServer(_Process):
+    """A Prometheus process scraping ``targets`` every second, and its HTTP query API."""
+
+    def __init__(self, folder: Path, target: str | Sequence[str], *, honor_labels: bool = False) -> None:
+        assert PROMETHEUS, "the prometheus server is not installed (Debian package 'prometheus')"
+        self.port = free_port()
+        targets = [target] if isinstance(target, str) else list(target)
+        config = folder / "prometheus.yml"
+        config.write_text(
+            "global:\n"
+            "  scrape_interval: 1s\n"
+            "  scrape_timeout: 1s\n"
+            "scrape_configs:\n"
+            "  - job_name: odibi_otel\n"
+            f"    honor_labels: {'true' if honor_labels else 'false'}\n"
+            f"    static_configs: [{{targets: {json.dumps(targets)}}}]\n"
+        )
+        super().__init__(
+            [
+                PROMETHEUS,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={folder / 'prometheus-data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            folder / "prometheus.log",
+        )
+        wait_for(lambda: self.get(f"http://127.0.0.1:{self.port}/-/ready"), 30, "Prometheus to become ready")
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """The instant-query result of ``promql``."""
+        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+        body = json.loads(self.get(url))
+        assert body["status"] == "success", body
+        return list(body["data"]["result"])
+
+    def by_label(self, promql: str, label: str) -> dict[str, float]:
+        """``promql``'s values keyed by one label."""
+        return {item["metric"][label]: float(item["value"][1]) for item in self.query(promql)}
+
+
+class Pushgateway(_Process):
+    """A Prometheus Pushgateway on loopback."""
+
+    def __init__(self, folder: Path) -> None:
+        assert PUSHGATEWAY, "the Pushgateway is not installed (Debian package 'prometheus-pushgateway')"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(
+            [PUSHGATEWAY, f"--web.listen-address=127.0.0.1:{self.port}"], folder / "pushgateway.log"
+        )
+        wait_for(lambda: self.get(f"{self.url}/-/ready"), 30, "the Pushgateway to become ready")
+
+    def exposition(self) -> str:
+        """What the gateway serves to Prometheus."""
+        return self.get(f"{self.url}/metrics").decode("utf-8")
+
+
+class NodeExporter(_Process):
+    """node_exporter with only its textfile collector, reading ``directory``."""
+
+    def __init__(self, folder: Path, directory: Path) -> None:
+        assert NODE_EXPORTER, "node_exporter is not installed (Debian package 'prometheus-node-exporter')"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(
+            [
+                NODE_EXPORTER,
+                "--collector.disable-defaults",
+                "--collector.textfile",
+                f"--collector.textfile.directory={directory}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            folder / "node_exporter.log",
+        )
+        wait_for(lambda: self.get(f"{self.url}/metrics"), 30, "node_exporter to answer")
+
+    def exposition(self) -> str:
+        """What node_exporter serves to Prometheus."""
+        return self.get(f"{self.url}/metrics").decode("utf-8")
