@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/odibi-otel demo --out $(OUT)
+	$(VENV)/bin/odibi-otel demo --out $(OUT) --openlineage-file $(OUT)/openlineage.jsonl
 
 test: $(VENV)/.installed
 	$(PY) -m pytest

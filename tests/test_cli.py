@@ -155,11 +155,13 @@ def _assert_one_line_error(completed: subprocess.CompletedProcess[str], *fragmen
 
 
 HELP_CASES = {
-    "": ["run", "validate", "story", "demo", "--debug", "--version"],
+    "": ["run", "validate", "story", "lineage", "demo", "--debug", "--version"],
     "run": ["--out", "--workers", "--cache", "--otlp-endpoint", "--otlp-protocol", "--export-timeout",
-            "--prometheus-port", "--prometheus-host", "--trace-url", "--var", "--debug", "(repeatable)"],
+            "--prometheus-port", "--prometheus-host", "--trace-url", "--var", "--debug", "(repeatable)",
+            "--pushgateway", "--textfile-dir", "--openlineage", "--openlineage-file", "--cache-dir"],
     "validate": ["--var", "--strict", "--debug", "(repeatable)"],
     "story": ["--output", "--title", "--trace-url"],
+    "lineage": ["--output", "--namespace", "--emit"],
     "demo": ["--out", "--workers", "--cache", "--otlp-endpoint", "--export-timeout", "--prometheus-port"],
 }  # fmt: skip
 

@@ -27,6 +27,16 @@ EXAMPLES = ROOT / "examples"
 
 #: script (relative to examples/) -> lines (or line fragments) it must print, in this order.
 EXPECTED: dict[str, list[str]] = {
+    "openlineage_events.py": [
+        "12 OpenLineage events in",
+        "COMPLETE sales.read_orders    orders.csv -> orders",
+        "COMPLETE sales.join           orders, customers -> joined",
+        "COMPLETE sales.store          gross -> gross.parquet",
+        "COMPLETE sales                orders.csv, customers.csv -> gross.parquet",
+        "column amount <- orders.amount",
+        "column country <- customers.country",
+        "trace id ",
+    ],
     "seed_complete_observability.py": [
         "[EVENT] pipeline_start: {'event_type': 'pipeline_start'",
         "[EVENT] node_complete: {'event_type': 'node_complete', ",
@@ -130,6 +140,7 @@ EXPECTED: dict[str, list[str]] = {
 
 #: Files each script leaves in its working directory (its default output folder).
 ARTIFACTS: dict[str, list[str]] = {
+    "openlineage_events.py": ["openlineage.jsonl", "gross.parquet"],
     "seed_complete_observability.py": [
         "story.html", "lineage.json", "metrics.json", "metrics_prometheus.txt",
         "data/gold/revenue_by_country.parquet", "data/publish/top_customers.json",

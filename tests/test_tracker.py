@@ -570,6 +570,7 @@ def test_document_has_every_documented_key(otel: Otel) -> None:
         "after",
         "schema_diff",
         "error",
+        "source",
     }
     assert all(set(step) == step_keys for step in document["steps"])
     snapshot = document["steps"][0]["after"]["orders"]

@@ -79,10 +79,27 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
     )
     story.set_defaults(handler=handlers["story"])
 
+    lineage_command = commands.add_parser(
+        "lineage", help="turn a lineage.json or telemetry file into OpenLineage events (JSON lines)"
+    )
+    lineage_command.add_argument("file", type=Path, help="lineage.json or OTLP/JSON lines (spans + logs)")
+    lineage_command.add_argument(
+        "-o", "--output", type=Path, default=None, help="file to write (default: standard output)"
+    )
+    lineage_command.add_argument(
+        "--namespace", default="odibi", help="OpenLineage job namespace (default odibi)"
+    )
+    lineage_command.add_argument(
+        "--emit",
+        action="store_true",
+        help="also send the events through the OpenLineage client's configuration (OPENLINEAGE_URL, ...)",
+    )
+    lineage_command.set_defaults(handler=handlers["lineage"])
+
     demo = commands.add_parser("demo", help="generate demo data and run the customer pipeline")
     _add_run_options(demo, default_out="demo-output")
     demo.set_defaults(handler=handlers["demo"])
-    for sub in (run, validate, story, demo):
+    for sub in (run, validate, story, lineage_command, demo):
         # also after the command (`odibi-otel run --debug ...`), and listed in each command's --help
         sub.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors"
@@ -189,6 +206,20 @@ def _add_run_options(command: argparse.ArgumentParser, default_out: str) -> None
         default=None,
         metavar="TEMPLATE",
         help="story link, e.g. http://localhost:16686/trace/{trace_id}",
+    )
+    lineage = command.add_argument_group("OpenLineage events for data catalogs (docs/openlineage.md)")
+    lineage.add_argument(
+        "--openlineage",
+        action="store_true",
+        help="send OpenLineage events through the client's own configuration (OPENLINEAGE_URL, "
+        "OPENLINEAGE__TRANSPORT__*, openlineage.yml); on by default when that configuration exists",
+    )
+    lineage.add_argument(
+        "--openlineage-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="append the run's OpenLineage events to PATH, one JSON event per line",
     )
     batch = command.add_argument_group("metrics of batch runs (docs/metrics.md#batch-jobs)")
     batch.add_argument(

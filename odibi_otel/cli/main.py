@@ -38,6 +38,7 @@ _HINTS = {
     "OtlpConfigurationError": "check --otlp-endpoint/--otlp-protocol and the OTEL_EXPORTER_OTLP_* variables",
     "PrometheusEndpointError": "choose another --prometheus-port (0 picks a free one)",
     "StoryInputError": "pass a lineage.json or an OTLP/JSON lines telemetry file",
+    "OpenLineageMissing": "pip install 'odibi-otel[openlineage]'",
     "TelemetryFileError": "the telemetry file is damaged at the line shown",
     "VariableError": "pass --var NAME=VALUE, e.g. --var raw_dir=data/raw",
     "MissingInputFileError": "create the file or fix the step's path; without --strict this is a warning",
@@ -56,7 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     Exit codes: 0 success, 1 the pipeline ran and failed, 2 usage or configuration error (one
     line plus a hint on stderr), 130 interrupted.
     """
-    parser = build_parser({"run": _run, "validate": _validate, "story": _story, "demo": _demo})
+    parser = build_parser(
+        {"run": _run, "validate": _validate, "story": _story, "lineage": _lineage, "demo": _demo}
+    )
     args = parser.parse_args(argv)
     console = Console(stderr=False, highlight=False)
     errors = Console(stderr=True, highlight=False)
@@ -163,6 +166,7 @@ def _run_steps(
         pushgateway_url=args.pushgateway,
         pushgateway_job=args.pushgateway_job,
         textfile_dir=args.textfile_dir,
+        openlineage=args.openlineage_file or (True if args.openlineage else None),
     )
     print_summary(report.result, console)
     console.print(Text(f"outputs in {args.out.resolve()}:"), soft_wrap=True)
@@ -210,6 +214,12 @@ def _story(args: argparse.Namespace, console: Console) -> int:
             soft_wrap=True,
         )
     return 0
+
+
+def _lineage(args: argparse.Namespace, console: Console) -> int:
+    from odibi_otel.cli._lineage import convert_to_openlineage
+
+    return convert_to_openlineage(args.file, args.output, args.namespace, args.emit, console)
 
 
 def _runs_in(file: Path) -> list[dict[str, Any]]:

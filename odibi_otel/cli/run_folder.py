@@ -96,6 +96,7 @@ def run_to_folder(
     pushgateway_url: str | None = None,
     pushgateway_job: str = "odibi",
     textfile_dir: str | os.PathLike[str] | None = None,
+    openlineage: Any = None,
 ) -> RunReport:
     """Run ``steps`` with spans, metrics, events, lineage and story, writing every artifact to ``out_dir``.
 
@@ -113,6 +114,10 @@ def run_to_folder(
     paths = {kind: folder / name for kind, name in ARTIFACTS.items()}
     for kind in ("telemetry", "log"):  # one rule for every artifact: it describes this run only
         paths[kind].unlink(missing_ok=True)
+    if isinstance(openlineage, (str, os.PathLike)) and Path(openlineage).resolve().is_relative_to(
+        folder.resolve()
+    ):
+        Path(openlineage).unlink(missing_ok=True)
     log_handler = json_lines_handler(paths["log"])
     _logger.addHandler(log_handler)
     previous_level = _logger.level
@@ -129,6 +134,7 @@ def run_to_folder(
             pushgateway_url=pushgateway_url,
             pushgateway_job=pushgateway_job,
             textfile_dir=textfile_dir,
+            openlineage=openlineage,
             # deltas from short-lived processes add up in a Collector's deltatocumulative processor
             metrics_temporality=None if os.environ.get(_TEMPORALITY_VARIABLE, "").strip() else "delta",
             resource_attributes=_stable_instance(pipeline_name),

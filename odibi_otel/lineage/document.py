@@ -7,6 +7,7 @@ agree field for field. The format is documented in ``docs/lineage.md``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -18,7 +19,7 @@ from odibi_otel.lineage._snapshot import StepRecord, row_delta
 from odibi_otel.lineage.config import TrackerConfig
 from odibi_otel.otel import semconv
 
-__all__ = ["STATUSES", "duration_ms", "run_summary", "step_document", "utf8_safe"]
+__all__ = ["STATUSES", "duration_ms", "run_summary", "step_document", "step_source", "utf8_safe"]
 
 #: Every status a step of a lineage document can have.
 STATUSES: Final = (
@@ -84,4 +85,25 @@ def step_document(record: StepRecord, config: TrackerConfig) -> dict[str, Any]:
         "after": after,
         "schema_diff": record.diff,
         "error": record.error,
+        "source": step_source(step),
     }
+
+
+def step_source(step: Any) -> dict[str, Any]:
+    """What a step reads, runs or writes: ``{"path": ...}``, ``{"query": ..., "tables": {table: data key}}``
+    or ``{"function": ...}``.
+
+    Metadata only (no data values), for catalogs (OpenLineage) and the story.
+    """
+    value = step.value
+    if step.type in ("read", "write"):
+        resolve = getattr(step, "resolved_path", None)
+        return {"path": os.fspath(resolve() if callable(resolve) else value)}
+    if step.type == "sql":
+        names = getattr(step, "table_names", step.input_keys)
+        return {"query": utf8_safe(str(value)), "tables": dict(zip(names, step.input_keys, strict=True))}
+    if callable(value):
+        module = getattr(value, "__module__", None) or ""
+        name = getattr(value, "__qualname__", None) or type(value).__qualname__
+        return {"function": f"{module}.{name}" if module else name}
+    return {"function": str(value)}

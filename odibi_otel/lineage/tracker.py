@@ -161,6 +161,16 @@ class Tracker:
         """The per-step lineage records, in pipeline order."""
         return list(self.to_dict()["steps"])
 
+    def step_document(self, name: str) -> dict[str, Any]:
+        """The lineage record of step ``name`` as it stands now (e.g. right after its node ended)."""
+        return step_document(self._records[name], self.config)
+
+    @property
+    def run_info(self) -> dict[str, Any]:
+        """The run's ids and status so far: ``trace_id``, ``span_id`` (hex), ``status``."""
+        run = self._run
+        return {"trace_id": run["trace_id"], "span_id": run["span_id"], "status": run["status"]}
+
     def to_dict(self) -> dict[str, Any]:
         """The lineage document (JSON-safe); documented in ``docs/lineage.md``."""
         return self._document if self._document is not None else self._build_document()

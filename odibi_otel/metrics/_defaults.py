@@ -1,4 +1,5 @@
-"""Process-wide defaults that :func:`odibi_otel.configure` installs for orchestrators.
+"""Process-wide defaults that :func:`odibi_otel.configure` installs for orchestrators (the metrics
+manager and the OpenLineage emitter).
 
 An ``Orchestrator`` built without ``metrics_manager`` uses the default manager, when one is set,
 so ``configure(prometheus_port=...)`` alone makes every pipeline's metrics appear on /metrics.
@@ -7,15 +8,21 @@ so ``configure(prometheus_port=...)`` alone makes every pipeline's metrics appea
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from odibi_otel.metrics.manager import MetricsManager
 
-__all__ = ["default_metrics_manager", "set_default_metrics_manager"]
+__all__ = [
+    "default_metrics_manager",
+    "default_openlineage",
+    "set_default_metrics_manager",
+    "set_default_openlineage",
+]
 
 _lock = threading.Lock()
 _default: MetricsManager | None = None
+_default_openlineage: Any | None = None
 
 
 def default_metrics_manager() -> MetricsManager | None:
@@ -28,3 +35,15 @@ def set_default_metrics_manager(manager: MetricsManager | None) -> None:
     global _default
     with _lock:
         _default = manager
+
+
+def default_openlineage() -> Any | None:
+    """The OpenLineage emitter orchestrators use when none is passed (``None`` unless configured)."""
+    return _default_openlineage
+
+
+def set_default_openlineage(emitter: Any | None) -> None:
+    """Install (or with ``None`` remove) the default OpenLineage emitter."""
+    global _default_openlineage
+    with _lock:
+        _default_openlineage = emitter

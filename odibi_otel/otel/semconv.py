@@ -13,6 +13,7 @@ from odibi_otel._version import __version__
 __all__ = [
     "CODE_FUNCTION_NAME",
     "DB_QUERY_TEXT",
+    "OPENLINEAGE_RUN_ID",
     "MAX_QUERY_TEXT",
     "DURATION_BUCKETS_SECONDS",
     "ERROR_TYPE",
@@ -118,6 +119,8 @@ CODE_FUNCTION_NAME: Final = "code.function.name"
 #: A ``sql`` node's query (the database semantic conventions' attribute), cut at MAX_QUERY_TEXT.
 DB_QUERY_TEXT: Final = "db.query.text"
 MAX_QUERY_TEXT: Final = 4096
+#: The OpenLineage ``runId`` of the node's (or pipeline's) run, when OpenLineage is on.
+OPENLINEAGE_RUN_ID: Final = "odibi.openlineage.run_id"
 ERROR_TYPE: Final = "error.type"
 
 # Values of odibi.pipeline.status / odibi.node.status.

@@ -21,6 +21,7 @@ from opentelemetry.util.types import AttributeValue
 from odibi_otel._internal.safety import call_safely
 from odibi_otel.engines.base import Engine
 from odibi_otel.errors import NodeOutputError
+from odibi_otel.lineage.run_ids import node_run_uuid
 from odibi_otel.lineage.tracker import Tracker
 from odibi_otel.otel import semconv
 from odibi_otel.otel._span_listeners import SpanListener, notify_end, notify_start
@@ -52,6 +53,7 @@ class RunContext:
     listeners: Sequence[SpanListener]
     cache: NodeCache | None
     tracker: Tracker | None = None
+    openlineage: bool = False
     data: dict[str, Any] = field(default_factory=dict)
     fingerprints: dict[str, str | None] = field(default_factory=dict)
     producer_spans: dict[str, SpanContext] = field(default_factory=dict)
@@ -83,6 +85,8 @@ def run_node(plan: NodePlan, run: RunContext, links: Sequence[Link]) -> NodeOutc
     attributes = dict(plan.attributes)
     attributes[semconv.RUN_ID] = run.run_id
     attributes[semconv.NODE_ROWS_IN] = sum(map(run.engine.row_count, inputs))
+    if run.openlineage:  # the catalog entry and the trace point to each other
+        attributes[semconv.OPENLINEAGE_RUN_ID] = node_run_uuid(run.run_id, step.name)
     start_ns = time.time_ns()
     span = run.tracer.start_span(
         plan.span_name,

@@ -20,20 +20,19 @@ from opentelemetry.trace import Link, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from odibi_otel._internal.safety import call_safely
-from odibi_otel._internal.text import find_control_character, truncate_text
-from odibi_otel.engines.base import ENGINES, Engine, get_engine
+from odibi_otel._internal.text import find_control_character
+from odibi_otel.engines.base import ENGINES, get_engine
 from odibi_otel.errors import PipelineValidationError
 from odibi_otel.lineage._run_registry import forget_run, register_run
 from odibi_otel.lineage.tracker import Tracker, TrackerConfig
-from odibi_otel.metrics._defaults import default_metrics_manager
+from odibi_otel.metrics._defaults import default_metrics_manager, default_openlineage
 from odibi_otel.otel import semconv
 from odibi_otel.otel._processor_guard import guard_tracer
 from odibi_otel.otel._providers import resolve_logger_provider, resolve_tracer_provider
 from odibi_otel.otel._span_listeners import SpanListener, notify_end, notify_start
-from odibi_otel.pipeline._node_execution import NodeOutcome, NodePlan, RunContext, error_type_name, run_node
-from odibi_otel.pipeline._references import function_name, resolve_function
-from odibi_otel.pipeline._sql_check import check_sql
-from odibi_otel.pipeline.cache import NodeCache, static_key_part
+from odibi_otel.pipeline._node_execution import NodeOutcome, RunContext, error_type_name, run_node
+from odibi_otel.pipeline._plans import plan_node
+from odibi_otel.pipeline.cache import NodeCache
 from odibi_otel.pipeline.dag import Dag, build_dag
 from odibi_otel.pipeline.result import ExecutionResult
 from odibi_otel.pipeline.step import Step
@@ -65,6 +64,8 @@ class Orchestrator:
         tracker_config: Sampling and redaction of the tracker (see :class:`TrackerConfig`).
         logger_provider: Provider for the lineage log events; default: the global one if the
             application set one, else the events are not emitted.
+        openlineage: An :class:`odibi_otel.openlineage.OpenLineageEmitter` that sends the run's
+            OpenLineage events; default: the one ``configure(openlineage=...)`` installed, if any.
     """
 
     def __init__(
@@ -83,6 +84,7 @@ class Orchestrator:
         *,
         tracker_config: TrackerConfig | None = None,
         logger_provider: Any | None = None,
+        openlineage: Any | None = None,
     ) -> None:
         engine = get_engine(engine_type)
         if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
@@ -110,9 +112,13 @@ class Orchestrator:
         self.fail_fast = fail_fast
         self.tracker_config = tracker_config or TrackerConfig()
         self.logger_provider = logger_provider
+        #: An OpenLineage emitter (:class:`odibi_otel.openlineage.OpenLineageEmitter`), or ``None``
+        #: for the one ``configure(openlineage=...)`` installed, if any.
+        self.openlineage = openlineage
         self.dag: Dag = build_dag(self.steps)
         self._plans = {
-            name: _plan(step, pipeline_name, enable_cache, engine) for name, step in self.dag.steps.items()
+            name: plan_node(step, pipeline_name, enable_cache, engine)
+            for name, step in self.dag.steps.items()
         }
         #: The tracker of the latest run, also when ``execute()`` was interrupted.
         self.last_tracker: Tracker | None = None
@@ -130,32 +136,8 @@ class Orchestrator:
 
     def _listeners(self) -> tuple[SpanListener, ...]:
         metrics_manager = self.metrics_manager or default_metrics_manager()
-        return tuple(item for item in (metrics_manager, self.event_bus) if item is not None)
-
-
-def _plan(step: Step, pipeline_name: str, cacheable: bool, engine: Engine) -> NodePlan:
-    function = resolve_function(step) if step.type == "function" else None
-    if step.type == "sql":
-        check_sql(step, engine.sql_dialect)
-    attributes: dict[str, AttributeValue] = {
-        semconv.PIPELINE_NAME: pipeline_name,
-        semconv.NODE_NAME: step.name,
-        semconv.NODE_LAYER: step.layer,
-        semconv.NODE_TYPE: step.type,
-        semconv.NODE_INPUTS: list(step.input_keys),
-        semconv.NODE_OUTPUTS: list(step.output_keys),
-    }
-    if function is not None:
-        attributes[semconv.CODE_FUNCTION_NAME] = function_name(function)
-    if step.type == "sql":
-        attributes[semconv.DB_QUERY_TEXT] = truncate_text(str(step.value), semconv.MAX_QUERY_TEXT)
-    return NodePlan(
-        step=step,
-        function=function,
-        span_name=semconv.NODE_SPAN_PREFIX + step.name,
-        attributes=attributes,
-        cache_key_part=static_key_part(step, function) if cacheable else None,
-    )
+        openlineage = self.openlineage or default_openlineage()
+        return tuple(item for item in (metrics_manager, self.event_bus, openlineage) if item is not None)
 
 
 class _Run:
@@ -212,6 +194,7 @@ class _Run:
             listeners=listeners,
             cache=NodeCache(orchestrator.cache_dir) if orchestrator.enable_cache else None,
             tracker=tracker,
+            openlineage=(orchestrator.openlineage or default_openlineage()) is not None,
         )
         interrupt: BaseException | None = None
         try:
@@ -242,21 +225,30 @@ class _Run:
         forget_run(run_id)
         if interrupt is not None:
             raise interrupt
-        return self._result(run, span.get_span_context(), (end_ns - start_ns) / 1e6, tracker, pending)
+        return self._result(
+            run,
+            span.get_span_context(),
+            (end_ns - start_ns) / 1e6,
+            tracker if orchestrator.enable_tracker else None,
+            pending,
+        )
 
     def _start_tracker(self, run_id: str, span: trace.Span, start_ns: int) -> Tracker | None:
         orchestrator = self.orchestrator
-        if not orchestrator.enable_tracker:
+        wanted = orchestrator.enable_tracker
+        # OpenLineage reads schemas and counts from a tracker: one without samples or log events
+        if not wanted and (orchestrator.openlineage or default_openlineage()) is None:
             return None
         tracker = Tracker(
             orchestrator.pipeline_name,
             run_id,
             [self.dag.steps[name] for name in self.dag.order],
-            orchestrator.tracker_config,
-            logger_provider=resolve_logger_provider(orchestrator.logger_provider),
+            orchestrator.tracker_config if wanted else TrackerConfig(capture_samples=False),
+            logger_provider=resolve_logger_provider(orchestrator.logger_provider) if wanted else None,
             engine=orchestrator.engine,
         )
-        orchestrator.last_tracker = tracker
+        if wanted:
+            orchestrator.last_tracker = tracker
         context = span.get_span_context()
         tracker.run_started(context.trace_id, context.span_id, start_ns)
         register_run(run_id, tracker)

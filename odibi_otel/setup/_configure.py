@@ -16,10 +16,11 @@ import atexit
 import logging
 import os
 from collections.abc import Mapping
+from typing import Any
 
 from opentelemetry import metrics, trace
 
-from odibi_otel.metrics._defaults import set_default_metrics_manager
+from odibi_otel.metrics._defaults import set_default_metrics_manager, set_default_openlineage
 from odibi_otel.metrics.batch import set_batch_export
 from odibi_otel.metrics.pushgateway import DEFAULT_JOB
 from odibi_otel.otel._sdk_compat import (
@@ -32,6 +33,7 @@ from odibi_otel.setup._export_failures import EXPORT_FAILURES
 from odibi_otel.setup.handle import TelemetryHandle
 from odibi_otel.setup.otlp_settings import (
     SIGNALS,
+    OtlpConfigurationError,
     OtlpTarget,
     resolve_export_timeout,
     resolve_otlp_target,
@@ -44,6 +46,7 @@ from odibi_otel.setup.settings import (
     disabled_timeout,
     metric_interval,
     metrics_temporality_preference,
+    openlineage_requested,
     prometheus_endpoint,
 )
 
@@ -72,6 +75,7 @@ def configure(
     pushgateway_headers: Mapping[str, str] | None = None,
     textfile_dir: str | os.PathLike[str] | None = None,
     metrics_temporality: str | None = None,
+    openlineage: Any = None,
 ) -> TelemetryHandle:
     """Set up tracer, meter and logger providers for odibi_otel and return a handle.
 
@@ -108,6 +112,10 @@ def configure(
         pushgateway_headers: Extra HTTP headers of each push.
         textfile_dir: At the end of every run, write its metrics to
             ``<textfile_dir>/odibi_<pipeline>.prom`` for node_exporter's textfile collector.
+        openlineage: Emit OpenLineage events for every run: ``True`` (the client's own
+            configuration: ``OPENLINEAGE_URL``, ``OPENLINEAGE__TRANSPORT__*``, ``openlineage.yml``),
+            a file path (one JSON event per line), an ``OpenLineageEmitter``, or ``False``. Default:
+            on when that client configuration is present (see ``docs/openlineage.md``).
         metrics_temporality: ``"delta"`` or ``"cumulative"`` for the OTLP metric exporter
             (default: ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``, else cumulative).
 
@@ -152,6 +160,7 @@ def configure(
         env,
     )
     temporality = metrics_temporality_preference(metrics_temporality)
+    emitter = lineage_emitter(openlineage, env, timeout)
 
     handle = TelemetryHandle(
         trace.get_tracer_provider(), metrics.get_meter_provider(), _logs.get_logger_provider(),
@@ -189,5 +198,26 @@ def configure(
     if batch is not None:
         set_batch_export(batch)
         handle._cleanups.append(lambda: set_batch_export(None))
+    if emitter is not None:
+        set_default_openlineage(emitter)
+        handle._cleanups.append(lambda: set_default_openlineage(None))
+        handle._cleanups.append(emitter.shutdown)
     atexit.register(handle.shutdown)
     return handle
+
+
+def lineage_emitter(openlineage: Any, env: Mapping[str, str], timeout: float) -> Any | None:
+    """The OpenLineage emitter ``configure(openlineage=...)`` asks for (imported only then)."""
+    if not openlineage_requested(openlineage, env):
+        return None
+    if not isinstance(openlineage, (bool, str, os.PathLike)) and openlineage is not None:
+        return openlineage  # an emitter of the caller's
+    try:
+        from odibi_otel.openlineage import OpenLineageEmitter
+    except ImportError as exc:
+        raise OtlpConfigurationError(
+            "OpenLineage needs the openlineage-python package: pip install 'odibi-otel[openlineage]'"
+        ) from exc
+    if isinstance(openlineage, (str, os.PathLike)):
+        return OpenLineageEmitter.to_file(openlineage, timeout=timeout)
+    return OpenLineageEmitter(timeout=timeout)

@@ -26,6 +26,7 @@ __all__ = [
     "disabled_timeout",
     "metric_interval",
     "metrics_temporality_preference",
+    "openlineage_requested",
     "prometheus_endpoint",
 ]
 
@@ -161,3 +162,20 @@ def metrics_temporality_preference(preference: str | None) -> str | None:
             f"metrics_temporality must be 'delta' or 'cumulative', got {preference!r}"
         )
     return chosen
+
+
+def openlineage_requested(explicit: object, env: Mapping[str, str]) -> bool:
+    """Whether to emit OpenLineage: ``explicit`` if given, else the client's own configuration.
+
+    That is ``OPENLINEAGE_URL``, ``OPENLINEAGE_CONFIG``, an ``OPENLINEAGE__TRANSPORT__*`` variable
+    or an ``openlineage.yml`` in the working directory (``OPENLINEAGE_DISABLED=true`` wins).
+    """
+    if explicit is not None:
+        return explicit is not False
+    if env.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true":
+        return False
+    if env.get("OPENLINEAGE_URL", "").strip() or env.get("OPENLINEAGE_CONFIG", "").strip():
+        return True
+    if any(name.startswith("OPENLINEAGE__TRANSPORT__") for name in env):
+        return True
+    return os.path.isfile("openlineage.yml")

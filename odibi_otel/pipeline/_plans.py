@@ -1,0 +1,42 @@
+"""What is prepared once per node when an orchestrator is built: the checked step and its span attributes."""
+
+from __future__ import annotations
+
+from opentelemetry.util.types import AttributeValue
+
+from odibi_otel._internal.text import truncate_text
+from odibi_otel.engines.base import Engine
+from odibi_otel.otel import semconv
+from odibi_otel.pipeline._node_execution import NodePlan
+from odibi_otel.pipeline._references import function_name, resolve_function
+from odibi_otel.pipeline._sql_check import check_sql
+from odibi_otel.pipeline.cache import static_key_part
+from odibi_otel.pipeline.step import Step
+
+__all__ = ["plan_node"]
+
+
+def plan_node(step: Step, pipeline_name: str, cacheable: bool, engine: Engine) -> NodePlan:
+    """Prepare ``step`` once per orchestrator: its function or query checked, its span attributes set."""
+    function = resolve_function(step) if step.type == "function" else None
+    if step.type == "sql":
+        check_sql(step, engine.sql_dialect)
+    attributes: dict[str, AttributeValue] = {
+        semconv.PIPELINE_NAME: pipeline_name,
+        semconv.NODE_NAME: step.name,
+        semconv.NODE_LAYER: step.layer,
+        semconv.NODE_TYPE: step.type,
+        semconv.NODE_INPUTS: list(step.input_keys),
+        semconv.NODE_OUTPUTS: list(step.output_keys),
+    }
+    if function is not None:
+        attributes[semconv.CODE_FUNCTION_NAME] = function_name(function)
+    if step.type == "sql":
+        attributes[semconv.DB_QUERY_TEXT] = truncate_text(str(step.value), semconv.MAX_QUERY_TEXT)
+    return NodePlan(
+        step=step,
+        function=function,
+        span_name=semconv.NODE_SPAN_PREFIX + step.name,
+        attributes=attributes,
+        cache_key_part=static_key_part(step, function) if cacheable else None,
+    )
