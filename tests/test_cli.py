@@ -488,16 +488,7 @@ def test_live_display_shows_a_failed_nodes_duration_and_skipped_nodes(project: P
 
 def test_live_display_on_a_terminal(project: Path) -> None:
     out = project / "artifacts"
-    command = " ".join([*COMMAND, "run", "pipeline.yaml", "--out", str(out), "--var", "data=data"])
-    completed = subprocess.run(
-        ["script", "-eqc", command, "/dev/null"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=project,
-        env=_environment(COLUMNS="100", LINES="40", TERM="xterm-256color"),
-        check=False,
-    )
+    completed = _on_a_terminal(project, "--out", str(out), "--var", "data=data")
     assert completed.returncode == 0, completed.stdout + completed.stderr
     screen = completed.stdout
     assert "\x1b[" in screen, "rich rendered with terminal control codes"

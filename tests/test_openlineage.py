@@ -342,9 +342,16 @@ def test_lineage_command_converts_an_earlier_run(tmp_path: Path) -> None:
     )
     out = project / "out"
     cli = [sys.executable, "-m", "odibi_otel.cli.main"]
-    ran = subprocess.run([*cli, "run", "p.yaml", "--out", str(out)], cwd=project, capture_output=True,
-                         text=True, timeout=120, check=False)  # fmt: skip
-    assert ran.returncode == 0, ran.stderr
+    for _ in range(2):  # the second run into the same folder replaces the first one's events
+        ran = subprocess.run([*cli, "run", "p.yaml", "--out", str(out), "--openlineage-file",
+                              str(out / "openlineage.jsonl")], cwd=project, capture_output=True,
+                             text=True, timeout=120, check=False)  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+    assert f"openlineage {out / 'openlineage.jsonl'}" in ran.stdout, ran.stdout
+    live = read_events(out / "openlineage.jsonl")
+    assert len(live) == 6 and {e["run"]["facets"]["odibi"]["odibiRunId"] for e in live} == {
+        json.loads((out / "lineage.json").read_text())["run_id"]
+    }
     for source in ("lineage.json", "telemetry.jsonl"):
         converted = subprocess.run([*cli, "lineage", str(out / source)], capture_output=True, text=True,
                                    timeout=60, check=False)  # fmt: skip

@@ -41,7 +41,7 @@ def test_recent_reading_is_reused_only_within_its_age() -> None:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_reads_its_own_memory_not_its_parents() -> None:
-    resident_memory_bytes()  # the parent's descriptor is open before the fork
+    parent_before = resident_memory_bytes()  # the parent's descriptor is open before the fork
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: grow by 300 MiB and report both readings
@@ -58,4 +58,6 @@ def test_a_forked_child_reads_its_own_memory_not_its_parents() -> None:
         before, after, _ = map(int, pipe.read().split())
     os.waitpid(pid, 0)
     assert after - before > 250 * MIB  # the child's own growth
-    assert resident_memory_bytes() < before + 150 * MIB  # the parent did not grow with it
+    # the parent's reading did not take the child's 300 MiB (other threads of the test process
+    # may allocate meanwhile: the bound leaves them room)
+    assert resident_memory_bytes() - parent_before < 250 * MIB

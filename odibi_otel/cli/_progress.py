@@ -93,7 +93,8 @@ class RunProgress:
                 lines = str(event.get("error_message") or "").strip().splitlines()
                 detail = lines[0] if lines else "failed"
             else:
-                detail = f"{event.get('row_count')} rows" + (" (cached)" if cached else "")
+                rows = event.get("row_count")
+                detail = f"{rows} row{'' if rows == 1 else 's'}" + (" (cached)" if cached else "")
             self.console.print(
                 f"{'FAILED' if failed else 'ok':>6}  {name}  {duration or 0:.1f} ms  {detail}",
                 markup=False,

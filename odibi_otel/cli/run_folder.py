@@ -187,7 +187,9 @@ def run_to_folder(
                 orchestrator.last_tracker, manager, handle, paths, trace_url
             )
         finally:
-            _close(handle, manager, log_handler, previous_level)
+            _close(handle, manager, log_handler, previous_level)  # flushes the OpenLineage events
+        if isinstance(openlineage, (str, os.PathLike)) and Path(openlineage).is_file():
+            report.artifacts["openlineage"] = Path(openlineage)
         # an interrupt propagating wins over a failed artifact (already logged)
         if failures and not interrupted:
             raise failures[0]
