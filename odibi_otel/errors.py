@@ -9,6 +9,8 @@ step, the field or the file line and say what was wrong.
 from __future__ import annotations
 
 __all__ = [
+    "AnomalyError",
+    "CheckFailedError",
     "CycleError",
     "DuplicateOutputError",
     "DuplicateStepError",
@@ -121,3 +123,14 @@ class TelemetryFileError(OdibiError, ValueError):
         self.problem = problem
         place = f"line {line}" if line is not None else None
         super().__init__(": ".join(part for part in (source, place, problem) if part))
+
+
+class CheckFailedError(OdibiError):
+    """A data check of severity ``error`` failed on a node's output; the node fails with it.
+
+    The message names the step, the check and what was found.
+    """
+
+
+class AnomalyError(OdibiError):
+    """An anomaly of a kind listed in ``fail_on`` was found; the node fails with it."""

@@ -30,6 +30,13 @@ def _fresh_process_metrics() -> Iterator[None]:
     set_batch_export(None)
 
 
+@pytest.fixture(autouse=True)
+def _own_run_history(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CLI runs record into a history of the test's own, never .odibi/ in the working directory."""
+    folder = tmp_path_factory.mktemp("history", numbered=True)
+    monkeypatch.setenv("ODIBI_HISTORY_URL", str(folder / "history.sqlite"))
+
+
 def node_spans_by_step(spans: Iterable[ReadableSpan]) -> dict[str, ReadableSpan]:
     """odibi_otel's node spans by step name (fails if a step has two spans)."""
     nodes = [span for span in spans if span.name.startswith("node ")]

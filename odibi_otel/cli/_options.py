@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -10,7 +11,18 @@ from typing import Any, TypeAlias
 from odibi_otel._version import __version__
 from odibi_otel.lineage.config import PII_PATTERN, TrackerConfig
 
-__all__ = ["Handler", "VariableError", "build_parser", "tracker_config", "variables"]
+__all__ = [
+    "DEFAULT_HISTORY_PATH",
+    "Handler",
+    "VariableError",
+    "build_parser",
+    "history_location",
+    "tracker_config",
+    "variables",
+]
+
+#: Where the CLI records runs unless told otherwise (relative to the working directory).
+DEFAULT_HISTORY_PATH = ".odibi/history.sqlite"
 
 #: Runs one command: ``(parsed arguments, console) -> exit code``.
 Handler: TypeAlias = Callable[[argparse.Namespace, Any], int]
@@ -99,7 +111,30 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="generate demo data and run the customer pipeline")
     _add_run_options(demo, default_out="demo-output")
     demo.set_defaults(handler=handlers["demo"])
-    for sub in (run, validate, story, lineage_command, demo):
+
+    history = commands.add_parser("history", help="list recorded runs, newest first (docs/history.md)")
+    history.add_argument("pipeline", nargs="?", default=None, help="only this pipeline's runs")
+    _add_history_location(history)
+    history.add_argument("--limit", type=_positive_int, default=20, help="runs shown (default 20)")
+    history.add_argument("--json", action="store_true", help="print the runs as JSON")
+    history.set_defaults(handler=handlers["history"])
+
+    diff = commands.add_parser("diff", help="compare two recorded runs node by node (docs/history.md)")
+    diff.add_argument("run_a", metavar="RUN_A", help="run id (or a unique prefix), latest or previous")
+    diff.add_argument("run_b", metavar="RUN_B", help="run id (or a unique prefix), latest or previous")
+    diff.add_argument("--pipeline", default=None, help="the pipeline latest/previous refer to")
+    _add_history_location(diff)
+    diff.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    diff.set_defaults(handler=handlers["diff"])
+    story.add_argument(
+        "--history",
+        default=None,
+        metavar="URL",
+        help="add the 'compared with history' view from this run history (default ODIBI_HISTORY_URL, "
+        "else .odibi/history.sqlite when it exists)",
+    )
+    story.add_argument("--no-history", action="store_true", help="leave the history view out")
+    for sub in (run, validate, story, lineage_command, demo, history, diff):
         # also after the command (`odibi-otel run --debug ...`), and listed in each command's --help
         sub.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors"
@@ -242,6 +277,22 @@ def _add_run_options(command: argparse.ArgumentParser, default_out: str) -> None
         metavar="DIR",
         help="write odibi_<pipeline>.prom for node_exporter's textfile collector into DIR",
     )
+    runs = command.add_argument_group("run history, checks and anomalies (docs/history.md)")
+    runs.add_argument(
+        "--history",
+        default=None,
+        metavar="URL",
+        help="record the run in this history: a SQLite path or sqlite:/// URL, or postgresql://... "
+        f"(default ODIBI_HISTORY_URL, else {DEFAULT_HISTORY_PATH} in the working directory)",
+    )
+    runs.add_argument("--no-history", action="store_true", help="do not record the run, find no anomalies")
+    runs.add_argument(
+        "--history-keep",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="runs kept per pipeline in the history (default 200)",
+    )
     privacy = command.add_argument_group("sample redaction (lineage, story, log events)")
     privacy.add_argument(
         "--redact-column",
@@ -259,6 +310,31 @@ def _add_run_options(command: argparse.ArgumentParser, default_out: str) -> None
         help="redact columns named like personal data or secrets (email, ssn, password, token, ...)",
     )
     privacy.add_argument("--no-samples", action="store_true", help="capture no sample rows at all")
+
+
+def _add_history_location(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--history",
+        default=None,
+        metavar="URL",
+        help=f"the run history (default ODIBI_HISTORY_URL, else {DEFAULT_HISTORY_PATH})",
+    )
+
+
+def history_location(args: argparse.Namespace, *, must_exist: bool = False) -> str | None:
+    """The history URL the options name: ``--history``, ``ODIBI_HISTORY_URL``, else the default file.
+
+    ``None`` with ``--no-history``, or (``must_exist``) when only the default applies and that
+    file does not exist.
+    """
+    if getattr(args, "no_history", False):
+        return None
+    explicit = args.history or os.environ.get("ODIBI_HISTORY_URL") or None
+    if explicit is not None:
+        return str(explicit)
+    if must_exist and not Path(DEFAULT_HISTORY_PATH).is_file():
+        return None
+    return DEFAULT_HISTORY_PATH
 
 
 def tracker_config(args: argparse.Namespace) -> TrackerConfig:

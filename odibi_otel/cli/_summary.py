@@ -41,6 +41,25 @@ def print_summary(result: Mapping[str, Any], console: Console) -> None:
         console.print(line, soft_wrap=True)
     for node, message in result["errors"].items():
         console.print(Text(f"  {node}: {' '.join(str(message).split())}", style="red"), soft_wrap=True)
+    _print_quality(result, console)
+
+
+def _print_quality(result: Mapping[str, Any], console: Console) -> None:
+    """One line on the checks, then a line per check that did not pass and per anomaly."""
+    checks = result.get("checks") or {}
+    results = [(node, check) for node, found in checks.items() for check in found]
+    if results:
+        passed = sum(1 for _, check in results if check["status"] == "pass")
+        console.print(Text(f"checks: {passed} of {len(results)} passed"), soft_wrap=True)
+        for node, check in results:
+            if check["status"] != "pass":
+                style = "red" if check["status"] == "fail" else "yellow"
+                line = f"  {check['status']}  {node}: {check['name']}: {check['message']}"
+                console.print(Text(line, style=style), soft_wrap=True)
+    for node, found in (result.get("anomalies") or {}).items():
+        for anomaly in found:
+            line = f"anomaly  {node}: {anomaly['kind']}: {anomaly['message']}"
+            console.print(Text(line, style="yellow"), soft_wrap=True)
 
 
 def _trace_text(trace_id: str) -> str:

@@ -1,4 +1,4 @@
-"""The ``odibi-otel`` command line: run, validate, story and demo.
+"""The ``odibi-otel`` command line: run, validate, story, lineage, demo, history and diff.
 
 Errors are one clear line plus a hint (exit code 2); ``--debug`` shows the traceback. ``run``
 exits 1 when the pipeline failed and 130 when interrupted.
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.text import Text
 
-from odibi_otel.cli._options import build_parser, tracker_config, variables
+from odibi_otel.cli._options import build_parser, history_location, tracker_config, variables
 from odibi_otel.cli._summary import print_summary
 from odibi_otel.errors import OdibiError
 
@@ -42,6 +42,7 @@ _HINTS = {
     "TelemetryFileError": "the telemetry file is damaged at the line shown",
     "VariableError": "pass --var NAME=VALUE, e.g. --var raw_dir=data/raw",
     "MissingInputFileError": "create the file or fix the step's path; without --strict this is a warning",
+    "HistoryError": "check --history / ODIBI_HISTORY_URL; `odibi-otel history` lists the recorded runs",
     "FileNotFoundError": "check the path",
     "PermissionError": "check the file permissions",
 }
@@ -58,7 +59,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     line plus a hint on stderr), 130 interrupted.
     """
     parser = build_parser(
-        {"run": _run, "validate": _validate, "story": _story, "lineage": _lineage, "demo": _demo}
+        {
+            "run": _run,
+            "validate": _validate,
+            "story": _story,
+            "lineage": _lineage,
+            "demo": _demo,
+            "history": _history,
+            "diff": _diff,
+        }
     )
     args = parser.parse_args(argv)
     console = Console(stderr=False, highlight=False)
@@ -147,6 +156,8 @@ def _run_steps(
     from odibi_otel.cli.run_folder import run_to_folder
     from odibi_otel.pipeline._file_redaction import merge_redaction
 
+    history = history_location(args)
+
     report = run_to_folder(
         steps,
         name,
@@ -167,11 +178,16 @@ def _run_steps(
         pushgateway_job=args.pushgateway_job,
         textfile_dir=args.textfile_dir,
         openlineage=args.openlineage_file or (True if args.openlineage else None),
+        history=history,
+        history_keep=args.history_keep,
     )
     print_summary(report.result, console)
     console.print(Text(f"outputs in {args.out.resolve()}:"), soft_wrap=True)
     for kind, path in report.artifacts.items():
         console.print(Text(f"  {kind:<10} {path.resolve()}"), soft_wrap=True)
+    if history is not None:
+        shown = history if "://" in history else str(Path(history).resolve())
+        console.print(Text(f"  {'history':<10} {shown} (odibi-otel history lists the runs)"), soft_wrap=True)
     return 0 if report.result.get("success") else 1
 
 
@@ -199,9 +215,9 @@ def _validate(args: argparse.Namespace, console: Console) -> int:
 def _story(args: argparse.Namespace, console: Console) -> int:
     from odibi_otel.story.generator import StoryGenerator
 
-    output = StoryGenerator(trace_url_template=args.trace_url).generate_story(
-        args.file, output_file=args.output, title=args.title
-    )
+    output = StoryGenerator(
+        trace_url_template=args.trace_url, history=history_location(args, must_exist=True)
+    ).generate_story(args.file, output_file=args.output, title=args.title)
     console.print(Text(f"story written to {output}"), soft_wrap=True)
     runs = _runs_in(args.file)
     if len(runs) > 1:
@@ -233,6 +249,31 @@ def _runs_in(file: Path) -> list[dict[str, Any]]:
         return list_runs(read_telemetry_file(file))
     except (OdibiError, OSError):
         return []
+
+
+def _history(args: argparse.Namespace, console: Console) -> int:
+    from odibi_otel.cli._history import print_history
+
+    return print_history(_existing_history(args), args.pipeline, args.limit, args.json, console)
+
+
+def _diff(args: argparse.Namespace, console: Console) -> int:
+    from odibi_otel.cli._history import print_diff
+
+    return print_diff(_existing_history(args), args.run_a, args.run_b, args.pipeline, args.json, console)
+
+
+def _existing_history(args: argparse.Namespace) -> str:
+    from odibi_otel.cli._options import DEFAULT_HISTORY_PATH
+    from odibi_otel.history.store import HistoryError
+
+    location = history_location(args, must_exist=True)
+    if location is None:
+        raise HistoryError(
+            f"no run history at {DEFAULT_HISTORY_PATH} in {Path.cwd()}; `odibi-otel run` records there "
+            "by default, or pass --history URL"
+        )
+    return location
 
 
 def _demo(args: argparse.Namespace, console: Console) -> int:

@@ -10,6 +10,7 @@ run goes; the others are written atomically at its end).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -26,6 +27,8 @@ from odibi_otel.cli._json_logging import json_lines_handler
 from odibi_otel.cli._progress import RunProgress
 from odibi_otel.errors import OdibiError
 from odibi_otel.events.bus import EventBus
+from odibi_otel.history.recorder import history_config
+from odibi_otel.history.store import HistoryStore
 from odibi_otel.lineage.tracker import Tracker, TrackerConfig
 from odibi_otel.metrics.manager import MetricsManager
 from odibi_otel.pipeline.orchestrator import Orchestrator
@@ -97,6 +100,8 @@ def run_to_folder(
     pushgateway_job: str = "odibi",
     textfile_dir: str | os.PathLike[str] | None = None,
     openlineage: Any = None,
+    history: Any = None,
+    history_keep: int | None = None,
 ) -> RunReport:
     """Run ``steps`` with spans, metrics, events, lineage and story, writing every artifact to ``out_dir``.
 
@@ -104,6 +109,10 @@ def run_to_folder(
     application already set). A run is a batch job: its OTLP metrics use delta temporality unless
     ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`` says otherwise, and with
     ``pushgateway_url`` / ``textfile_dir`` its metrics are pushed / written when it ends.
+
+    ``history`` (a URL, path or ``HistoryConfig``) records the run there, finds anomalies against
+    the runs before it and gives the story its "compared with history" view; ``history_keep``
+    bounds the runs kept per pipeline.
 
     Raises :class:`OutputFolderError` before running if ``out_dir`` is not writable; re-raises
     ``KeyboardInterrupt`` after writing the artifacts.
@@ -118,6 +127,9 @@ def run_to_folder(
         folder.resolve()
     ):
         Path(openlineage).unlink(missing_ok=True)
+    history_settings = history_config(history)
+    if history_settings is not None and history_keep is not None:
+        history_settings = dataclasses.replace(history_settings, keep=history_keep)
     log_handler = json_lines_handler(paths["log"])
     _logger.addHandler(log_handler)
     previous_level = _logger.level
@@ -161,6 +173,7 @@ def run_to_folder(
             # second run in one process uses live providers, not the first run's shut-down ones
             tracer_provider=None if handle.disabled else handle.tracer_provider,
             logger_provider=None if handle.disabled else handle.logger_provider,
+            history=history_settings if history_settings is not None else False,
         )
     except BaseException:
         _close(handle, manager, log_handler, previous_level)
@@ -184,7 +197,12 @@ def run_to_folder(
     finally:
         try:
             report.artifacts, failures = _write_artifacts(
-                orchestrator.last_tracker, manager, handle, paths, trace_url
+                orchestrator.last_tracker,
+                manager,
+                handle,
+                paths,
+                trace_url,
+                history_settings.store if history_settings is not None else None,
             )
         finally:
             _close(handle, manager, log_handler, previous_level)  # flushes the OpenLineage events
@@ -233,6 +251,7 @@ def _write_artifacts(
     handle: TelemetryHandle,
     paths: dict[str, Path],
     trace_url: str | None,
+    history: HistoryStore | None = None,
 ) -> tuple[dict[str, Path], list[OSError]]:
     """Write every artifact; one that fails (full disk, ...) does not keep the others from trying."""
     from odibi_otel.story.generator import StoryGenerator
@@ -242,7 +261,7 @@ def _write_artifacts(
         (("prometheus",), lambda: manager.export_prometheus(paths["prometheus"])),
     ]
     if tracker is not None:
-        story = StoryGenerator(trace_url_template=trace_url)
+        story = StoryGenerator(trace_url_template=trace_url, history=history)
 
         def lineage_and_story() -> None:
             tracker.export_lineage(paths["lineage"])

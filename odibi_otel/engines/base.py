@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 from odibi_otel.errors import UnsupportedEngineError
+from odibi_otel.quality.checks import Check, CheckResult
+from odibi_otel.quality.profile import FrameProfile
 
 __all__ = [
     "ENGINES",
@@ -102,6 +104,15 @@ class Engine(Protocol):
 
     def describe(self, frame: Any, sample_rows: int) -> FrameDescription:
         """Rows, column labels, schema and (when ``sample_rows`` > 0) the first rows of ``frame``."""
+
+    def check(self, check: Check, frame: Any, inputs: Mapping[str, Any]) -> CheckResult:
+        """Run a data check on ``frame`` (``inputs``: the step's input frames by data key).
+
+        Never raises for a check that cannot run: the result fails with the reason.
+        """
+
+    def profile(self, frame: Any, sample_rows: int) -> FrameProfile:
+        """Schema, null fractions and (from at most ``sample_rows`` rows) column statistics."""
 
 
 def get_engine(name: str) -> Engine:

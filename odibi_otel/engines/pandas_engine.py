@@ -11,9 +11,12 @@ import pandas as pd
 
 from odibi_otel.engines._pandas_describe import column_labels, head_values, labelled_schema
 from odibi_otel.engines._pandas_io import read_frame, write_frame
+from odibi_otel.engines._pandas_quality import evaluate_check, profile_frame
 from odibi_otel.engines._pandas_size import column_arrays, estimate_frame_bytes
 from odibi_otel.engines._pandas_sql import SQL_DIALECT, run_sql
 from odibi_otel.engines.base import FrameDescription
+from odibi_otel.quality.checks import Check, CheckResult
+from odibi_otel.quality.profile import FrameProfile
 
 __all__ = ["PANDAS", "PandasEngine"]
 
@@ -59,6 +62,14 @@ class PandasEngine:
         arrays = column_arrays(frame)
         sample = head_values(frame, sample_rows, arrays) if sample_rows > 0 else None
         return FrameDescription(len(frame), labels, labelled_schema(labels, arrays), sample)
+
+    def check(self, check: Check, frame: pd.DataFrame, inputs: Mapping[str, Any]) -> CheckResult:
+        """Vectorized over the whole frame; see :mod:`odibi_otel.engines._pandas_quality`."""
+        return evaluate_check(check, frame, inputs)
+
+    def profile(self, frame: pd.DataFrame, sample_rows: int) -> FrameProfile:
+        """Null fractions from every row, the rest from an evenly spaced sample."""
+        return profile_frame(frame, sample_rows)
 
 
 #: The pandas engine instance (it keeps no state).

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
         webhook_notifier,
     )
     from odibi_otel.events.payloads import (
+        ANOMALY_DETECTED,
+        CHECK_FAILED,
         EVENTS,
         NODE_COMPLETE,
         NODE_ERROR,
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
         PIPELINE_COMPLETE,
         PIPELINE_ERROR,
         PIPELINE_START,
+        AnomalyDetectedPayload,
+        CheckFailedPayload,
         EventPayload,
         NodeCompletePayload,
         NodeErrorPayload,
@@ -46,7 +50,11 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "ANOMALY_DETECTED",
+    "CHECK_FAILED",
     "EVENTS",
+    "AnomalyDetectedPayload",
+    "CheckFailedPayload",
     "HOOK_ERRORS_METRIC",
     "HOOK_EVENT_ATTRIBUTE",
     "HOOK_NAME_ATTRIBUTE",
@@ -99,6 +107,10 @@ __getattr__, __dir__ = lazy_attributes(
         ),
         **dict.fromkeys(
             (
+                "ANOMALY_DETECTED",
+                "CHECK_FAILED",
+                "AnomalyDetectedPayload",
+                "CheckFailedPayload",
                 "EVENTS",
                 "EventPayload",
                 "NODE_COMPLETE",

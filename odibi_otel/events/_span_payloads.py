@@ -5,7 +5,8 @@ The keys of each event are described by the TypedDicts of :mod:`odibi_otel.event
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -13,6 +14,8 @@ from opentelemetry.trace import StatusCode
 
 from odibi_otel._internal.timefmt import iso_utc
 from odibi_otel.events.payloads import (
+    ANOMALY_DETECTED,
+    CHECK_FAILED,
     NODE_COMPLETE,
     NODE_ERROR,
     NODE_START,
@@ -23,7 +26,7 @@ from odibi_otel.events.payloads import (
 from odibi_otel.lineage._run_registry import lookup_tracker
 from odibi_otel.otel import semconv
 
-__all__ = ["build_payload"]
+__all__ = ["build_payload", "quality_payloads"]
 
 
 def build_payload(event: str, span: ReadableSpan) -> dict[str, Any]:
@@ -68,3 +71,50 @@ def _duration_ms(span: ReadableSpan) -> float:
     if span.start_time is None or span.end_time is None:
         return 0.0
     return round((span.end_time - span.start_time) / 1e6, 3)
+
+
+def quality_payloads(span: ReadableSpan) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(event, payload)`` for each failing check and each anomaly recorded on a node ``span``."""
+    for span_event in span.events:
+        if span_event.name == semconv.EVENT_CHECK:
+            found = span_event.attributes or {}
+            if found.get(semconv.CHECK_STATUS) == "pass":
+                continue
+            payload = _node_keys(CHECK_FAILED, span, span_event.timestamp)
+            payload.update(
+                check_name=found.get(semconv.CHECK_NAME),
+                check_kind=found.get(semconv.CHECK_KIND),
+                severity=found.get(semconv.CHECK_SEVERITY),
+                status=found.get(semconv.CHECK_STATUS),
+                failing_count=found.get(semconv.CHECK_FAILING_COUNT, 0),
+                message=found.get(semconv.CHECK_MESSAGE, ""),
+                failing_rows=json.loads(str(found.get(semconv.CHECK_FAILING_ROWS) or "[]")),
+            )
+            yield CHECK_FAILED, payload
+        elif span_event.name == semconv.EVENT_ANOMALY:
+            found = span_event.attributes or {}
+            payload = _node_keys(ANOMALY_DETECTED, span, span_event.timestamp)
+            payload.update(
+                kind=found.get(semconv.ANOMALY_KIND),
+                message=found.get(semconv.ANOMALY_MESSAGE, ""),
+                column=found.get(semconv.ANOMALY_COLUMN),
+                value=found.get(semconv.ANOMALY_VALUE),
+                expected=found.get(semconv.ANOMALY_EXPECTED),
+            )
+            yield ANOMALY_DETECTED, payload
+
+
+def _node_keys(event: str, span: ReadableSpan, timestamp: int | None) -> dict[str, Any]:
+    attributes: Mapping[str, Any] = span.attributes or {}
+    context = span.context
+    return {
+        "event_type": event,
+        "timestamp": iso_utc(timestamp if timestamp is not None else span.end_time),
+        "pipeline_name": attributes.get(semconv.PIPELINE_NAME),
+        "run_id": attributes.get(semconv.RUN_ID),
+        "trace_id": f"{context.trace_id if context is not None else 0:032x}",
+        "span_id": f"{context.span_id if context is not None else 0:016x}",
+        "step_name": attributes.get(semconv.NODE_NAME),
+        "layer": attributes.get(semconv.NODE_LAYER),
+        "type": attributes.get(semconv.NODE_TYPE),
+    }

@@ -34,8 +34,10 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import StatusCode
 
 from odibi_otel.events._registration import HookTable, Registration, check_event
-from odibi_otel.events._span_payloads import build_payload
+from odibi_otel.events._span_payloads import build_payload, quality_payloads
 from odibi_otel.events.payloads import (
+    ANOMALY_DETECTED,
+    CHECK_FAILED,
     EVENTS,
     NODE_COMPLETE,
     NODE_ERROR,
@@ -48,6 +50,8 @@ from odibi_otel.otel import semconv
 from odibi_otel.otel._span_listeners import SpanDeduplicator, odibi_span_kind
 
 __all__ = [
+    "ANOMALY_DETECTED",
+    "CHECK_FAILED",
     "EVENTS",
     "HOOK_ERRORS_METRIC",
     "HOOK_EVENT_ATTRIBUTE",
@@ -341,9 +345,19 @@ class EventBus(SpanProcessor):
         else:
             event = NODE_START if kind == "node" else PIPELINE_START
         hooks = self._hooks[event]
-        if not hooks or not self._first_sighting(span, ended=ended):
+        quality = kind == "node" and ended and bool(span.events) and self._has_quality_hooks()
+        if not (hooks or quality) or not self._first_sighting(span, ended=ended):
             return
-        payload = build_payload(event, span)
+        if quality:  # found inside the node, so fired before its end event
+            for quality_event, quality_payload in quality_payloads(span):
+                self._dispatch(self._hooks[quality_event], quality_payload)
+        if hooks:
+            self._dispatch(hooks, build_payload(event, span))
+
+    def _has_quality_hooks(self) -> bool:
+        return bool(self._hooks[CHECK_FAILED] or self._hooks[ANOMALY_DETECTED])
+
+    def _dispatch(self, hooks: tuple[Registration, ...], payload: dict[str, Any]) -> None:
         for registration in hooks:
             if registration.async_execution:
                 self._submit(registration, dict(payload))

@@ -16,7 +16,11 @@ if TYPE_CHECKING:
     from odibi_otel.lineage.tracker import Tracker
 
 __all__ = [
+    "ANOMALY_DETECTED",
+    "CHECK_FAILED",
     "EVENTS",
+    "AnomalyDetectedPayload",
+    "CheckFailedPayload",
     "NODE_COMPLETE",
     "NODE_ERROR",
     "NODE_START",
@@ -38,9 +42,20 @@ PIPELINE_ERROR: Final = "pipeline_error"
 NODE_START: Final = "node_start"
 NODE_COMPLETE: Final = "node_complete"
 NODE_ERROR: Final = "node_error"
+CHECK_FAILED: Final = "check_failed"
+ANOMALY_DETECTED: Final = "anomaly_detected"
 
 #: Every event a hook can be registered for.
-EVENTS: Final = (PIPELINE_START, PIPELINE_COMPLETE, PIPELINE_ERROR, NODE_START, NODE_COMPLETE, NODE_ERROR)
+EVENTS: Final = (
+    PIPELINE_START,
+    PIPELINE_COMPLETE,
+    PIPELINE_ERROR,
+    NODE_START,
+    NODE_COMPLETE,
+    NODE_ERROR,
+    CHECK_FAILED,
+    ANOMALY_DETECTED,
+)
 
 
 class _RunKeys(TypedDict):
@@ -143,6 +158,41 @@ class NodeErrorPayload(_NodeKeys, _ErrorKeys):
     duration_ms: float
 
 
+class CheckFailedPayload(_NodeKeys):
+    """``check_failed``: a check on the node's output did not pass (fired before the node's end event)."""
+
+    event_type: Literal["check_failed"]
+    #: The check's name (``not_null(email)`` unless named).
+    check_name: str
+    #: ``not_null``, ``unique``, ``accepted_values``, ``row_count``, ``expression``, ...
+    check_kind: str
+    #: ``error`` (the node fails) or ``warn``.
+    severity: str
+    #: ``fail`` or ``warn``.
+    status: str
+    #: Rows that broke the check (1 for whole-frame checks such as ``row_count``).
+    failing_count: int
+    #: One line saying what was found.
+    message: str
+    #: Up to 5 failing rows, redacted like the tracker's samples.
+    failing_rows: list[dict[str, object]]
+
+
+class AnomalyDetectedPayload(_NodeKeys):
+    """``anomaly_detected``: the node's run differs from its history (fired before the node's end event)."""
+
+    event_type: Literal["anomaly_detected"]
+    #: ``volume``, ``schema``, ``duration`` or ``null_rate``.
+    kind: str
+    #: One line saying what differs.
+    message: str
+    #: The column, for ``null_rate``.
+    column: str | None
+    #: This run's figure and the usual one (volume, duration, null_rate).
+    value: float | None
+    expected: float | None
+
+
 #: The payload of any event; ``payload["event_type"]`` tells which.
 EventPayload: TypeAlias = (
     PipelineStartPayload
@@ -151,4 +201,6 @@ EventPayload: TypeAlias = (
     | NodeStartPayload
     | NodeCompletePayload
     | NodeErrorPayload
+    | CheckFailedPayload
+    | AnomalyDetectedPayload
 )

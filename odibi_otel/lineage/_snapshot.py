@@ -120,8 +120,10 @@ class StepRecord:
 
     __slots__ = (
         "after",
+        "anomalies",
         "before",
         "cache_hit",
+        "checks",
         "diff",
         "end_ns",
         "error",
@@ -133,6 +135,8 @@ class StepRecord:
 
     def __init__(self, step: TrackedStep) -> None:
         self.step = step
+        self.checks: list[dict[str, Any]] = []
+        self.anomalies: list[dict[str, Any]] = []
         self.before: dict[str, Snapshot] = {}
         self.after: dict[str, Snapshot] = {}
         self.diff: dict[str, list[dict[str, str]]] | None = None

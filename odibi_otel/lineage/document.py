@@ -66,7 +66,7 @@ def step_document(record: StepRecord, config: TrackerConfig) -> dict[str, Any]:
     after = {key: s.to_dict(config) for key, s in record.after.items()}
     context = record.span_context
     succeeded = record.status == semconv.STATUS_SUCCESS
-    return {
+    document = {
         "name": step.name,
         "layer": step.layer,
         "type": step.type,
@@ -87,6 +87,11 @@ def step_document(record: StepRecord, config: TrackerConfig) -> dict[str, Any]:
         "error": record.error,
         "source": step_source(step),
     }
+    if record.checks:  # only steps with checks carry the key (documents of others are unchanged)
+        document["checks"] = record.checks
+    if record.anomalies:
+        document["anomalies"] = record.anomalies
+    return document
 
 
 def step_source(step: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import json
 import os
 import threading
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import trace
@@ -99,12 +99,17 @@ class Tracker:
         cache_hit: bool | None,
         error: BaseException | None,
         output_sizes: Mapping[str, int] | None = None,
+        checks: Sequence[Mapping[str, Any]] = (),
+        anomalies: Sequence[Mapping[str, Any]] = (),
     ) -> dict[str, AttributeValue]:
         """Snapshot a node's outputs; returns the lineage summary attributes for its span.
 
-        ``output_sizes`` ({key: bytes}) are sizes the caller already estimated for the outputs.
+        ``output_sizes`` ({key: bytes}) are sizes the caller already estimated for the outputs;
+        ``checks`` and ``anomalies`` are the node's check results and anomaly findings (dicts).
         """
         record = self._records[name]
+        record.checks = [dict(check) for check in checks]
+        record.anomalies = [dict(anomaly) for anomaly in anomalies]
         record.end_ns = end_ns
         record.span_context = span_context
         record.cache_hit = cache_hit

@@ -1,5 +1,5 @@
 """Process-wide defaults that :func:`odibi_otel.configure` installs for orchestrators (the metrics
-manager and the OpenLineage emitter).
+manager, the OpenLineage emitter and the run history).
 
 An ``Orchestrator`` built without ``metrics_manager`` uses the default manager, when one is set,
 so ``configure(prometheus_port=...)`` alone makes every pipeline's metrics appear on /metrics.
@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "default_metrics_manager",
+    "default_history",
     "default_openlineage",
+    "set_default_history",
     "set_default_metrics_manager",
     "set_default_openlineage",
 ]
@@ -23,6 +25,7 @@ __all__ = [
 _lock = threading.Lock()
 _default: MetricsManager | None = None
 _default_openlineage: Any | None = None
+_default_history: Any | None = None
 
 
 def default_metrics_manager() -> MetricsManager | None:
@@ -47,3 +50,15 @@ def set_default_openlineage(emitter: Any | None) -> None:
     global _default_openlineage
     with _lock:
         _default_openlineage = emitter
+
+
+def default_history() -> Any | None:
+    """The run history orchestrators record into when none is passed (``None`` unless configured)."""
+    return _default_history
+
+
+def set_default_history(history: Any | None) -> None:
+    """Install (or with ``None`` remove) the default run history (a ``HistoryConfig``)."""
+    global _default_history
+    with _lock:
+        _default_history = history

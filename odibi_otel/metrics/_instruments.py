@@ -139,6 +139,19 @@ class Instruments:
             observed, "gauge", semconv.METRIC_NODE_LAST_RUN_STATUS, unit="",
             description="Outcome of the node's latest run: 1 success (cache hits too), 0 failed",
         )  # fmt: skip
+        self.checks = meter.create_counter(
+            semconv.METRIC_CHECKS, unit="{check}", description="Data check results on node outputs, by status"
+        )
+        self.check_failures = meter.create_counter(
+            semconv.METRIC_CHECK_FAILURES,
+            unit="{check}",
+            description="Data checks that did not pass (warn or fail), by severity",
+        )
+        self.anomalies = meter.create_counter(
+            semconv.METRIC_ANOMALIES,
+            unit="{anomaly}",
+            description="Anomalies found against the run history, by kind",
+        )
         self._custom: dict[str, tuple[str, Any]] = {}
         self._custom_lock = threading.Lock()
 

@@ -264,6 +264,8 @@ class Recorder:
                         sink.throughput.set(throughput, base)
                 if cache_hit is not None:
                     (sink.cache_hits if cache_hit else sink.cache_misses).add(1, base)
+                if span.events:
+                    _record_quality(sink, span, base)
             except Exception as exc:
                 record_failure("MetricsManager (meter provider)", exc)
         self.changed = True
@@ -289,9 +291,29 @@ class Recorder:
                 sink.last_run_status.set(1 if status == semconv.STATUS_SUCCESS else 0, labels)
                 if status == semconv.STATUS_SUCCESS:
                     sink.last_success.set(ended, labels)
+                elif semconv.PIPELINE_HISTORY_LAST_SUCCESS in attributes:  # a fresh process's failed run
+                    sink.last_success.set(float(attributes[semconv.PIPELINE_HISTORY_LAST_SUCCESS]), labels)
             except Exception as exc:
                 record_failure("MetricsManager (meter provider)", exc)
         self.changed = True
+
+
+def _record_quality(sink: Instruments, span: ReadableSpan, base: Mapping[str, str]) -> None:
+    """Count the node span's check results and anomalies (``odibi.check`` / ``odibi.anomaly`` events)."""
+    for event in span.events:
+        found = event.attributes or {}
+        if event.name == semconv.EVENT_CHECK:
+            check = label(str(found.get(semconv.CHECK_NAME, "")))
+            status = str(found.get(semconv.CHECK_STATUS, ""))
+            sink.checks.add(1, {**base, semconv.LABEL_CHECK: check, semconv.LABEL_STATUS: status})
+            if status != "pass":
+                severity = str(found.get(semconv.CHECK_SEVERITY, ""))
+                sink.check_failures.add(
+                    1, {**base, semconv.LABEL_CHECK: check, semconv.LABEL_SEVERITY: severity}
+                )
+        elif event.name == semconv.EVENT_ANOMALY:
+            kind = str(found.get(semconv.ANOMALY_KIND, ""))
+            sink.anomalies.add(1, {**base, semconv.LABEL_KIND: kind})
 
 
 def label(text: str) -> str:

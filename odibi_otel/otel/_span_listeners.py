@@ -17,7 +17,7 @@ from typing import Any, Final, Protocol
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import Link, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
@@ -94,11 +94,12 @@ def notify_end(
     status: Status,
     start_ns: int,
     end_ns: int,
+    events: Sequence[Event] = (),
 ) -> None:
     """Call ``on_end`` of each listener with a snapshot of the ended ``span``; failures are contained."""
     if not listeners:
         return
-    view = _snapshot(kind, span, name, attributes, links, status, start_ns, end_ns)
+    view = _snapshot(kind, span, name, attributes, links, status, start_ns, end_ns, events)
     for listener in listeners:
         call_safely(type(listener).__name__ + ".on_end", listener.on_end, view)
 
@@ -112,6 +113,7 @@ def _snapshot(
     status: Status | None,
     start_ns: int,
     end_ns: int | None,
+    events: Sequence[Event] = (),
 ) -> SpanView:
     """A ``ReadableSpan`` of the facts the orchestrator gave ``span``, for its listeners.
 
@@ -127,6 +129,7 @@ def _snapshot(
         resource=getattr(span, "resource", None) or _NO_RESOURCE,  # None would detect one anew
         attributes=dict(attributes),
         links=tuple(links),
+        events=tuple(events),
         status=status or Status(StatusCode.UNSET),
         start_time=start_ns,
         end_time=end_ns,

@@ -11,6 +11,32 @@ from typing import Final
 from odibi_otel._version import __version__
 
 __all__ = [
+    "NODE_CHECKS_TOTAL",
+    "NODE_CHECKS_FAILED",
+    "NODE_CHECKS_WARNED",
+    "NODE_ANOMALIES",
+    "NODE_ANOMALY_KINDS",
+    "EVENT_CHECK",
+    "EVENT_ANOMALY",
+    "CHECK_NAME",
+    "CHECK_KIND",
+    "CHECK_SEVERITY",
+    "CHECK_STATUS",
+    "CHECK_FAILING_COUNT",
+    "CHECK_MESSAGE",
+    "CHECK_FAILING_ROWS",
+    "ANOMALY_KIND",
+    "ANOMALY_MESSAGE",
+    "ANOMALY_COLUMN",
+    "ANOMALY_VALUE",
+    "ANOMALY_EXPECTED",
+    "PIPELINE_HISTORY_LAST_SUCCESS",
+    "METRIC_CHECKS",
+    "METRIC_CHECK_FAILURES",
+    "METRIC_ANOMALIES",
+    "LABEL_CHECK",
+    "LABEL_SEVERITY",
+    "LABEL_KIND",
     "CODE_FUNCTION_NAME",
     "DB_QUERY_TEXT",
     "OPENLINEAGE_RUN_ID",
@@ -181,3 +207,32 @@ LINEAGE_STEP_INDEX: Final = "odibi.lineage.step_index"
 #: Format tag of lineage JSON documents (``export_lineage``).
 LINEAGE_FORMAT: Final = "odibi_otel.lineage"
 LINEAGE_VERSION: Final = 1
+
+# Data checks and anomalies (docs/checks.md, docs/history.md): node span counts, one span event
+# (and one log-based event) per check result and per anomaly finding.
+NODE_CHECKS_TOTAL: Final = "odibi.node.checks.total"
+NODE_CHECKS_FAILED: Final = "odibi.node.checks.failed"
+NODE_CHECKS_WARNED: Final = "odibi.node.checks.warned"
+NODE_ANOMALIES: Final = "odibi.node.anomalies"
+NODE_ANOMALY_KINDS: Final = "odibi.node.anomaly.kinds"
+EVENT_CHECK: Final = "odibi.check"
+EVENT_ANOMALY: Final = "odibi.anomaly"
+CHECK_NAME: Final = "odibi.check.name"
+CHECK_KIND: Final = "odibi.check.kind"
+CHECK_SEVERITY: Final = "odibi.check.severity"
+CHECK_STATUS: Final = "odibi.check.status"
+CHECK_FAILING_COUNT: Final = "odibi.check.failing_count"
+CHECK_MESSAGE: Final = "odibi.check.message"
+CHECK_FAILING_ROWS: Final = "odibi.check.failing_rows"
+ANOMALY_KIND: Final = "odibi.anomaly.kind"
+ANOMALY_MESSAGE: Final = "odibi.anomaly.message"
+ANOMALY_COLUMN: Final = "odibi.anomaly.column"
+ANOMALY_VALUE: Final = "odibi.anomaly.value"
+ANOMALY_EXPECTED: Final = "odibi.anomaly.expected"
+PIPELINE_HISTORY_LAST_SUCCESS: Final = "odibi.pipeline.history.last_success_time"
+METRIC_CHECKS: Final = "odibi.checks"
+METRIC_CHECK_FAILURES: Final = "odibi.check.failures"
+METRIC_ANOMALIES: Final = "odibi.anomalies"
+LABEL_CHECK: Final = "check"
+LABEL_SEVERITY: Final = "severity"
+LABEL_KIND: Final = "kind"

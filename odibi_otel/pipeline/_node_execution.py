@@ -15,18 +15,22 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.sdk.trace import Event
 from opentelemetry.trace import Link, SpanContext, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from odibi_otel._internal.safety import call_safely
 from odibi_otel.engines.base import Engine
 from odibi_otel.errors import NodeOutputError
+from odibi_otel.history.records import NodeRecord
 from odibi_otel.lineage.run_ids import node_run_uuid
 from odibi_otel.lineage.tracker import Tracker
 from odibi_otel.otel import semconv
 from odibi_otel.otel._span_listeners import SpanListener, notify_end, notify_start
+from odibi_otel.pipeline._node_quality import NodeQuality, QualityContext, assess_node, emit_quality_events
 from odibi_otel.pipeline.cache import NodeCache, content_fingerprint, node_key, output_fingerprint
 from odibi_otel.pipeline.step import Step
+from odibi_otel.quality.checks import Check
 
 __all__ = ["NodeOutcome", "NodePlan", "RunContext", "error_type_name", "run_node"]
 
@@ -40,6 +44,7 @@ class NodePlan:
     span_name: str
     attributes: Mapping[str, AttributeValue]
     cache_key_part: str | None
+    checks: tuple[Check, ...] = ()
 
 
 @dataclass
@@ -54,6 +59,7 @@ class RunContext:
     cache: NodeCache | None
     tracker: Tracker | None = None
     openlineage: bool = False
+    quality: QualityContext | None = None
     data: dict[str, Any] = field(default_factory=dict)
     fingerprints: dict[str, str | None] = field(default_factory=dict)
     producer_spans: dict[str, SpanContext] = field(default_factory=dict)
@@ -70,6 +76,8 @@ class NodeOutcome:
     duration_ms: float
     cache_hit: bool
     error: BaseException | None = None
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    anomalies: list[dict[str, Any]] = field(default_factory=list)
 
 
 def error_type_name(exc: BaseException) -> str:
@@ -112,10 +120,18 @@ def run_node(plan: NodePlan, run: RunContext, links: Sequence[Link]) -> NodeOutc
     cache_hit = False
     error: BaseException | None = None
     output_sizes: dict[str, int] = {}
+    found: NodeQuality | None = None
     try:
         outputs, fingerprints, cache_hit = _compute(plan, run, inputs)
         end_attributes = _output_attributes(run.engine, step, outputs, inputs, output_sizes)
         status = Status(StatusCode.UNSET)  # instrumentation leaves success UNSET (OTel spec)
+        if run.quality is not None and (plan.checks or run.quality.history is not None):
+            found = _assess(plan, run, outputs, inputs, start_ns, end_attributes)
+            error = found.error if found is not None else None
+            if error is not None:
+                end_attributes[semconv.ERROR_TYPE] = error_type_name(error)
+                end_attributes[semconv.NODE_STATUS] = semconv.STATUS_FAILED
+                status = Status(StatusCode.ERROR, f"{type(error).__name__}: {error}")
     except BaseException as exc:  # recorded; re-raised below unless an Exception
         error = exc
         end_attributes = {
@@ -142,12 +158,21 @@ def run_node(plan: NodePlan, run: RunContext, links: Sequence[Link]) -> NodeOutc
                 cache_hit=end_attributes.get(semconv.NODE_CACHE_HIT),  # type: ignore[arg-type]
                 error=error,
                 output_sizes=output_sizes,
+                checks=[result.as_dict() for result in found.checks] if found is not None else (),
+                anomalies=[anomaly.as_dict() for anomaly in found.anomalies] if found is not None else (),
             ),
         )
         end_attributes.update(lineage_attributes or {})
+    span_events = _span_events(found, end_ns)
+    for event in span_events:
+        span.add_event(event.name, event.attributes, timestamp=end_ns)
     _end_span(span, end_attributes, status, error, end_ns)
     attributes.update(end_attributes)
-    notify_end(run.listeners, "node", span, plan.span_name, attributes, links, status, start_ns, end_ns)
+    notify_end(
+        run.listeners, "node", span, plan.span_name, attributes, links, status, start_ns, end_ns, span_events
+    )
+    if run.quality is not None:
+        _quality_after_end(run.quality, step, found, attributes, span.get_span_context(), start_ns, end_ns)
     if error is not None and not isinstance(error, Exception):
         raise error
     return NodeOutcome(
@@ -158,7 +183,77 @@ def run_node(plan: NodePlan, run: RunContext, links: Sequence[Link]) -> NodeOutc
         duration_ms=(end_ns - start_ns) / 1e6,
         cache_hit=cache_hit,
         error=error,
+        checks=[result.as_dict() for result in found.checks] if found is not None else [],
+        anomalies=[anomaly.as_dict() for anomaly in found.anomalies] if found is not None else [],
     )
+
+
+def _assess(
+    plan: NodePlan,
+    run: RunContext,
+    outputs: Mapping[str, Any],
+    inputs: Sequence[Any],
+    start_ns: int,
+    end_attributes: dict[str, AttributeValue],
+) -> NodeQuality | None:
+    assert run.quality is not None
+    quality = run.quality
+    rows = end_attributes.get(semconv.NODE_ROWS_OUT)
+    found = call_safely(
+        "data quality",
+        assess_node,
+        quality,
+        run.engine,
+        plan.step,
+        plan.checks,
+        outputs,
+        inputs,
+        (time.time_ns() - start_ns) / 1e6,
+        rows if isinstance(rows, int) else None,
+    )
+    if found is not None:
+        end_attributes.update(found.attributes)
+    return found
+
+
+def _span_events(found: NodeQuality | None, end_ns: int) -> list[Event]:
+    if found is None:
+        return []
+    return [Event(name, attributes, timestamp=end_ns) for name, attributes in found.span_events]
+
+
+def _quality_after_end(
+    quality: QualityContext,
+    step: Step,
+    found: NodeQuality | None,
+    attributes: Mapping[str, AttributeValue],
+    span_context: SpanContext,
+    start_ns: int,
+    end_ns: int,
+) -> None:
+    """The node's log-based quality events, and its record for the run history."""
+    if found is not None:
+        call_safely("quality events", emit_quality_events, quality, step, found, span_context, end_ns)
+    if quality.history is None:
+        return
+    status = str(attributes.get(semconv.NODE_STATUS, semconv.STATUS_FAILED))
+    rows_out = attributes.get(semconv.NODE_ROWS_OUT)
+    size = attributes.get(semconv.NODE_OUTPUT_SIZE_BYTES)
+    rows_in = attributes.get(semconv.NODE_ROWS_IN)
+    profile = found.profile if found is not None else None
+    record = NodeRecord(
+        node=step.name,
+        status=status,
+        duration_ms=(end_ns - start_ns) / 1e6,
+        rows_in=rows_in if isinstance(rows_in, int) else None,
+        rows_out=rows_out if isinstance(rows_out, int) else None,
+        output_bytes=size if isinstance(size, int) else None,
+        schema=dict(profile.schema) if profile is not None else {},
+        profile={column: dict(values) for column, values in profile.columns.items()} if profile else {},
+        checks=tuple(result.as_dict() for result in found.checks) if found is not None else (),
+        anomalies=tuple(anomaly.as_dict() for anomaly in found.anomalies) if found is not None else (),
+    )
+    quality.history.node_finished(record)
 
 
 def _end_span(

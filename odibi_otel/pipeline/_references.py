@@ -16,7 +16,7 @@ from typing import Any
 from odibi_otel.errors import FunctionReferenceError
 from odibi_otel.pipeline.step import Step
 
-__all__ = ["function_name", "resolve_function"]
+__all__ = ["resolve_reference", "function_name", "resolve_function"]
 
 _import_lock = threading.Lock()
 #: Top-level modules loaded from a pipeline file's folder (not found on the import path) → that folder.
@@ -46,24 +46,33 @@ def function_name(function: Callable[..., Any]) -> str:
 
 
 def _import_reference(step: Step) -> Any:
-    module_name, attribute = step.value.split(":")
+    return resolve_reference(step.value, step.base_dir, step.name, "value")
+
+
+def resolve_reference(reference: str, base_dir: Path | None, step: str, field: str) -> Any:
+    """The callable a ``"module:function"`` reference names (import path first, then ``base_dir``).
+
+    Raises:
+        FunctionReferenceError: naming ``step`` and ``field``: not importable, or not callable.
+    """
+    module_name, attribute = reference.split(":")
     try:
-        module = _import_module(module_name, step.base_dir)
+        module = _import_module(module_name, base_dir)
     except Exception as exc:  # any import-time failure is a configuration error
         raise FunctionReferenceError(
-            step.name, "value", f"is {step.value!r}: cannot import module {module_name!r} ({exc})"
+            step, field, f"is {reference!r}: cannot import module {module_name!r} ({exc})"
         ) from exc
     target: Any = module
     for part in attribute.split("."):
         if not hasattr(target, part):
             raise FunctionReferenceError(
-                step.name,
-                "value",
-                f"is {step.value!r}: module {module_name!r} has no {attribute!r}{_suggestion(target, part)}",
+                step,
+                field,
+                f"is {reference!r}: module {module_name!r} has no {attribute!r}{_suggestion(target, part)}",
             )
         target = getattr(target, part)
     if not callable(target):
-        raise FunctionReferenceError(step.name, "value", f"is {step.value!r}: not callable")
+        raise FunctionReferenceError(step, field, f"is {reference!r}: not callable")
     return target
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from odibi_otel.errors import StepFieldError
 from odibi_otel.pipeline.step import Step
 
-__all__ = ["check_sql", "parse_sql", "tables_read"]
+__all__ = ["check_sql", "output_columns", "parse_sql", "tables_read"]
 
 
 def parse_sql(query: str, dialect: str) -> Any:
@@ -65,3 +65,16 @@ def check_sql(step: Step, dialect: str) -> Any:
             f"does not provide table(s) {unknown} that the query reads; tables: {sorted(step.table_names)}",
         )
     return expression
+
+
+def output_columns(expression: Any) -> list[str] | None:
+    """The names of the columns a ``SELECT`` returns, or ``None`` when they cannot be known (``*``)."""
+    from sqlglot import exp
+
+    if not isinstance(expression, exp.Query):
+        return None
+    selects = expression.selects
+    if not selects or any(isinstance(item, exp.Star) or item.is_star for item in selects):
+        return None
+    names = [item.alias_or_name for item in selects]
+    return names if all(names) else None

@@ -23,14 +23,16 @@ from odibi_otel._internal.safety import call_safely
 from odibi_otel._internal.text import find_control_character
 from odibi_otel.engines.base import ENGINES, get_engine
 from odibi_otel.errors import PipelineValidationError
+from odibi_otel.history.recorder import HistoryConfig, HistoryRun, history_config
 from odibi_otel.lineage._run_registry import forget_run, register_run
 from odibi_otel.lineage.tracker import Tracker, TrackerConfig
-from odibi_otel.metrics._defaults import default_metrics_manager, default_openlineage
+from odibi_otel.metrics._defaults import default_history, default_metrics_manager, default_openlineage
 from odibi_otel.otel import semconv
 from odibi_otel.otel._processor_guard import guard_tracer
 from odibi_otel.otel._providers import resolve_logger_provider, resolve_tracer_provider
 from odibi_otel.otel._span_listeners import SpanListener, notify_end, notify_start
 from odibi_otel.pipeline._node_execution import NodeOutcome, RunContext, error_type_name, run_node
+from odibi_otel.pipeline._node_quality import QualityContext
 from odibi_otel.pipeline._plans import plan_node
 from odibi_otel.pipeline.cache import NodeCache
 from odibi_otel.pipeline.dag import Dag, build_dag
@@ -66,6 +68,10 @@ class Orchestrator:
             application set one, else the events are not emitted.
         openlineage: An :class:`odibi_otel.openlineage.OpenLineageEmitter` that sends the run's
             OpenLineage events; default: the one ``configure(openlineage=...)`` installed, if any.
+        history: Record each run in a run history and compare nodes with their earlier runs
+            (anomalies): a URL or path (``sqlite:///runs.sqlite``, ``postgresql://...``), a
+            :class:`~odibi_otel.history.HistoryStore` or a :class:`~odibi_otel.history.HistoryConfig`;
+            default: the one ``configure(history=...)`` installed, if any (``False``: none).
     """
 
     def __init__(
@@ -85,6 +91,7 @@ class Orchestrator:
         tracker_config: TrackerConfig | None = None,
         logger_provider: Any | None = None,
         openlineage: Any | None = None,
+        history: Any | None = None,
     ) -> None:
         engine = get_engine(engine_type)
         if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
@@ -115,6 +122,9 @@ class Orchestrator:
         #: An OpenLineage emitter (:class:`odibi_otel.openlineage.OpenLineageEmitter`), or ``None``
         #: for the one ``configure(openlineage=...)`` installed, if any.
         self.openlineage = openlineage
+        #: The run history (:class:`~odibi_otel.history.HistoryConfig`), ``None`` for the configured
+        #: default, ``False`` for none.
+        self.history: HistoryConfig | bool | None = False if history is False else history_config(history)
         self.dag: Dag = build_dag(self.steps)
         self._plans = {
             name: plan_node(step, pipeline_name, enable_cache, engine)
@@ -133,6 +143,14 @@ class Orchestrator:
             ``errors`` ({step: message}), ``outputs`` ({data key: DataFrame}) and ``tracker``.
         """
         return _Run(self).execute()
+
+    def _history(self) -> HistoryConfig | None:
+        if self.history is False:
+            return None
+        if isinstance(self.history, HistoryConfig):
+            return self.history
+        configured = default_history()
+        return configured if isinstance(configured, HistoryConfig) else None
 
     def _listeners(self) -> tuple[SpanListener, ...]:
         metrics_manager = self.metrics_manager or default_metrics_manager()
@@ -157,6 +175,8 @@ class _Run:
         self.errors: dict[str, str] = {}
         self.error_types: dict[str, str] = {}
         self.interrupted: list[str] = []
+        self.checks: dict[str, list[dict[str, Any]]] = {}
+        self.anomalies: dict[str, list[dict[str, Any]]] = {}
         self.stop_scheduling = False
 
     def execute(self) -> ExecutionResult:
@@ -169,6 +189,7 @@ class _Run:
         )
         run_id = uuid.uuid4().hex
         listeners = orchestrator._listeners()
+        history = self._start_history(run_id)
         span_name = semconv.PIPELINE_SPAN_PREFIX + orchestrator.pipeline_name
         attributes: dict[str, AttributeValue] = {
             semconv.PIPELINE_NAME: orchestrator.pipeline_name,
@@ -176,6 +197,8 @@ class _Run:
             semconv.PIPELINE_NODES_TOTAL: len(self.dag.steps),
             semconv.PIPELINE_MAX_WORKERS: orchestrator.max_workers,
         }
+        if history is not None and history.last_success is not None:
+            attributes[semconv.PIPELINE_HISTORY_LAST_SUCCESS] = history.last_success
         start_ns = time.time_ns()
         span = tracer.start_span(
             span_name,
@@ -195,6 +218,7 @@ class _Run:
             cache=NodeCache(orchestrator.cache_dir) if orchestrator.enable_cache else None,
             tracker=tracker,
             openlineage=(orchestrator.openlineage or default_openlineage()) is not None,
+            quality=self._quality(run_id, history),
         )
         interrupt: BaseException | None = None
         try:
@@ -218,6 +242,10 @@ class _Run:
         span.end(end_time=end_ns)
         attributes.update(end_attributes)
         notify_end(listeners, "pipeline", span, span_name, attributes, (), status, start_ns, end_ns)
+        if history is not None:
+            trace_id = trace.format_trace_id(span.get_span_context().trace_id)
+            status_text = str(end_attributes[semconv.PIPELINE_STATUS])
+            history.finish(status_text, start_ns / 1e9, end_ns / 1e9, trace_id, list(self.dag.order))
         wait_for_hooks = getattr(orchestrator.event_bus, "wait_for_async", None)
         pending: list[str] = []
         if callable(wait_for_hooks):  # an interrupted run does not wait for slow hooks
@@ -231,6 +259,26 @@ class _Run:
             (end_ns - start_ns) / 1e6,
             tracker if orchestrator.enable_tracker else None,
             pending,
+        )
+
+    def _start_history(self, run_id: str) -> HistoryRun | None:
+        orchestrator = self.orchestrator
+        config = orchestrator._history()
+        if config is None:
+            return None
+        return HistoryRun(config, orchestrator.pipeline_name, run_id, orchestrator.engine_type)
+
+    def _quality(self, run_id: str, history: HistoryRun | None) -> QualityContext | None:
+        """Quality assessment is set up only for runs with checks or a history."""
+        orchestrator = self.orchestrator
+        if history is None and not any(plan.checks for plan in orchestrator._plans.values()):
+            return None
+        return QualityContext(
+            pipeline=orchestrator.pipeline_name,
+            run_id=run_id,
+            redaction=orchestrator.tracker_config,
+            logger_provider=resolve_logger_provider(orchestrator.logger_provider),
+            history=history,
         )
 
     def _start_tracker(self, run_id: str, span: trace.Span, start_ns: int) -> Tracker | None:
@@ -305,6 +353,10 @@ class _Run:
 
     def _finish(self, run: RunContext, outcome: NodeOutcome) -> None:
         name = outcome.name
+        if outcome.checks:
+            self.checks[name] = outcome.checks
+        if outcome.anomalies:
+            self.anomalies[name] = outcome.anomalies
         if outcome.error is not None:
             self.failed.append(name)
             self.errors[name] = f"{type(outcome.error).__name__}: {outcome.error}"
@@ -384,6 +436,8 @@ class _Run:
             "outputs": dict(run.data),
             "tracker": tracker,
             "pending_hooks": pending,
+            "checks": {name: self.checks[name] for name in order if name in self.checks},
+            "anomalies": {name: self.anomalies[name] for name in order if name in self.anomalies},
         }
 
 

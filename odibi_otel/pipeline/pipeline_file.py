@@ -36,7 +36,7 @@ from odibi_otel.pipeline.validation import validate_steps
 
 __all__ = ["PipelineDefinition", "load_pipeline"]
 
-_STEP_FIELDS = ("name", "layer", "type", "value", "inputs", "outputs", "params")
+_STEP_FIELDS = ("name", "layer", "type", "value", "inputs", "outputs", "params", "checks")
 _REQUIRED_STEP_FIELDS = ("name", "layer", "type")
 _TOP_LEVEL_FIELDS = ("name", "description", "variables", "redact", "steps")
 #: Values (scalars and collections, aliases expanded) a YAML pipeline file may hold.

@@ -42,3 +42,9 @@ class ExecutionResult(TypedDict):
     tracker: Tracker | None
     #: Asynchronous event-bus hooks still running when ``execute()`` returned.
     pending_hooks: list[str]
+    #: Check results per step that has checks: ``{step: [{"name", "kind", "severity", "status",
+    #: "failing_count", "message", "failing_rows"}, ...]}`` (see ``docs/checks.md``).
+    checks: dict[str, list[dict[str, Any]]]
+    #: Anomalies per step against the run history: ``{step: [{"kind", "message", ...}, ...]}``;
+    #: empty without a history (see ``docs/history.md``).
+    anomalies: dict[str, list[dict[str, Any]]]

@@ -16,6 +16,7 @@ from typing import Any, Final
 from odibi_otel._internal.text import find_control_character
 from odibi_otel.engines.base import FILE_FORMATS, file_format
 from odibi_otel.errors import StepFieldError, UnknownStepTypeError
+from odibi_otel.quality.checks import Check, CheckDefinitionError, parse_check
 
 __all__ = ["FILE_FORMATS", "STEP_TYPES", "Step", "file_format"]
 
@@ -37,6 +38,9 @@ class Step:
             each input as a table: named by its data key (list) or by its parameter name (dict).
         outputs: Data keys produced.
         params: Keyword arguments for the function, or for the pandas reader/writer.
+        checks: Data checks on the step's output (on the written frame for a ``write`` step):
+            :class:`~odibi_otel.quality.Check` objects (``odibi_otel.checks.not_null(...)``) or
+            their pipeline-file mappings; see ``docs/checks.md``.
         base_dir: Folder that relative paths and ``"module:function"`` references are resolved
             against first (set by :func:`odibi_otel.load_pipeline` to the pipeline file's folder).
     """
@@ -48,6 +52,7 @@ class Step:
     inputs: list[str] | dict[str, str] | None = None
     outputs: list[str] | None = None
     params: dict[str, Any] | None = None
+    checks: Any = field(default=None, kw_only=True)
     base_dir: Path | None = field(default=None, kw_only=True, repr=False)
     # normalised from inputs/outputs in __post_init__ (read through the properties below)
     _input_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
@@ -76,6 +81,7 @@ class Step:
         object.__setattr__(self, "_input_names", input_names)
         object.__setattr__(self, "_output_keys", output_keys)
         _CHECKS_BY_TYPE[self.type](self)
+        object.__setattr__(self, "checks", _normalise_checks(self))
 
     @property
     def input_keys(self) -> tuple[str, ...]:
@@ -108,6 +114,50 @@ class Step:
         if not path.is_absolute() and self.base_dir is not None:
             path = self.base_dir / path
         return path
+
+
+def _normalise_checks(step: Step) -> tuple[Check, ...]:
+    """``checks`` as a tuple of :class:`Check`, each aimed at a frame the step has."""
+    raw = step.checks
+    if raw is None:
+        return ()
+    if isinstance(raw, (str, bytes, Mapping)) or not isinstance(raw, (list, tuple)):
+        raise StepFieldError(step.name, "checks", _expected("a list of checks", raw))
+    checks = []
+    for number, item in enumerate(raw, start=1):
+        try:
+            check = parse_check(item)
+        except CheckDefinitionError as exc:
+            raise StepFieldError(step.name, "checks", f"#{number}: {exc}") from None
+        _check_target(step, check, number)
+        checks.append(check)
+    names = [check.name for check in checks]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise StepFieldError(step.name, "checks", f"name the same check twice: {repeated}; give each a name")
+    return tuple(checks)
+
+
+def _check_target(step: Step, check: Check, number: int) -> None:
+    frames = step.input_keys if step.type == "write" else step.output_keys
+    where = f"#{number} ({check.name})"
+    if check.output is not None and check.output not in frames:
+        raise StepFieldError(
+            step.name, "checks", f"{where}: output {check.output!r} is not one of {list(frames)}"
+        )
+    if check.output is None and len(frames) != 1:
+        raise StepFieldError(
+            step.name, "checks", f"{where}: the step has outputs {list(frames)}; name one with 'output'"
+        )
+    if check.kind == "relationship":
+        target = check.params["to"]
+        known = set(step.input_keys) | set(step.input_parameter_names or ())
+        if target not in known:
+            raise StepFieldError(
+                step.name,
+                "checks",
+                f"{where}: 'to' is {target!r}, which is not an input of the step ({sorted(known)})",
+            )
 
 
 def _expected(what: str, got: object) -> str:

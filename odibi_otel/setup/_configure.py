@@ -13,6 +13,7 @@ counted in :func:`odibi_otel._internal.safety.telemetry_failures`).
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import logging
 import os
 from collections.abc import Mapping
@@ -20,7 +21,11 @@ from typing import Any
 
 from opentelemetry import metrics, trace
 
-from odibi_otel.metrics._defaults import set_default_metrics_manager, set_default_openlineage
+from odibi_otel.metrics._defaults import (
+    set_default_history,
+    set_default_metrics_manager,
+    set_default_openlineage,
+)
 from odibi_otel.metrics.batch import set_batch_export
 from odibi_otel.metrics.pushgateway import DEFAULT_JOB
 from odibi_otel.otel._sdk_compat import (
@@ -76,6 +81,8 @@ def configure(
     textfile_dir: str | os.PathLike[str] | None = None,
     metrics_temporality: str | None = None,
     openlineage: Any = None,
+    history: Any = None,
+    history_keep: int | None = None,
 ) -> TelemetryHandle:
     """Set up tracer, meter and logger providers for odibi_otel and return a handle.
 
@@ -116,6 +123,10 @@ def configure(
             configuration: ``OPENLINEAGE_URL``, ``OPENLINEAGE__TRANSPORT__*``, ``openlineage.yml``),
             a file path (one JSON event per line), an ``OpenLineageEmitter``, or ``False``. Default:
             on when that client configuration is present (see ``docs/openlineage.md``).
+        history: Record every run in a run history and compare each node with its earlier runs:
+            a URL or path (``sqlite:///runs.sqlite``, ``postgresql://...``), a ``HistoryStore`` or a
+            ``HistoryConfig``; default ``ODIBI_HISTORY_URL``, else none (see ``docs/history.md``).
+        history_keep: Runs kept per pipeline in the history (default 200).
         metrics_temporality: ``"delta"`` or ``"cumulative"`` for the OTLP metric exporter
             (default: ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``, else cumulative).
 
@@ -161,6 +172,7 @@ def configure(
     )
     temporality = metrics_temporality_preference(metrics_temporality)
     emitter = lineage_emitter(openlineage, env, timeout)
+    history_settings = run_history(history, history_keep, env)
 
     handle = TelemetryHandle(
         trace.get_tracer_provider(), metrics.get_meter_provider(), _logs.get_logger_provider(),
@@ -202,8 +214,23 @@ def configure(
         set_default_openlineage(emitter)
         handle._cleanups.append(lambda: set_default_openlineage(None))
         handle._cleanups.append(emitter.shutdown)
+    if history_settings is not None:
+        set_default_history(history_settings)
+        handle._cleanups.append(lambda: set_default_history(None))
     atexit.register(handle.shutdown)
     return handle
+
+
+def run_history(history: Any, keep: int | None, env: Mapping[str, str]) -> Any | None:
+    """The ``HistoryConfig`` ``configure(history=..., history_keep=...)`` asks for, or ``None``."""
+    from odibi_otel.history.recorder import HISTORY_URL_ENV, history_config
+
+    if history is None:
+        history = env.get(HISTORY_URL_ENV) or None
+    config = history_config(history)
+    if config is not None and keep is not None:
+        config = dataclasses.replace(config, keep=keep)
+    return config
 
 
 def lineage_emitter(openlineage: Any, env: Mapping[str, str], timeout: float) -> Any | None:

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from odibi_otel._version import __version__
+from odibi_otel.history.records import RunRecord
 from odibi_otel.story._cards import card, rows_after
 from odibi_otel.story._format import (
     build_trace_url,
@@ -22,6 +23,7 @@ from odibi_otel.story._format import (
     status_counts,
     status_tone,
 )
+from odibi_otel.story._history_view import history_view, unavailable_note
 from odibi_otel.story._layout import layout_dag
 from odibi_otel.story._lineage_reader import (
     LineageReader,
@@ -32,7 +34,15 @@ from odibi_otel.story._lineage_reader import (
 )
 from odibi_otel.story._timeline import timeline_story
 from odibi_otel.story._timing import bar, ms_between, step_duration, ticks, window
-from odibi_otel.story.model import MODE_PIPELINE, Header, Story, Waterfall, WaterfallRow
+from odibi_otel.story.model import (
+    MODE_PIPELINE,
+    Header,
+    HistoryNote,
+    NodeHistory,
+    Story,
+    Waterfall,
+    WaterfallRow,
+)
 
 __all__ = ["build_story"]
 
@@ -43,6 +53,7 @@ def build_story(
     source: str = "<lineage>",
     title: str | None = None,
     trace_url_template: str | None = None,
+    history: Sequence[RunRecord] | str | None = None,
 ) -> Story:
     """Validate a lineage document and compute the story view model.
 
@@ -52,6 +63,8 @@ def build_story(
         source: Names the input in error messages (usually the file path).
         title: The page title; default ``"<pipeline> · execution story"``.
         trace_url_template: e.g. ``http://localhost:16686/trace/{trace_id}``; adds a trace link.
+        history: The pipeline's recorded runs up to this one (newest first) for the "compared
+            with history" view, or why they could not be read (a string), or ``None``: no view.
 
     Raises:
         StoryInputError: The document is malformed; the message names ``source`` and the place.
@@ -73,7 +86,7 @@ def build_story(
         return timeline_story(reader, doc, raw_timeline, title, trace_url_template)
     steps = [read_step(reader, index, raw) for index, raw in enumerate(raw_steps or [])]
     check_unique_names(reader, steps)
-    return _pipeline_story(reader, doc, steps, title, trace_url_template)
+    return _pipeline_story(reader, doc, steps, title, trace_url_template, history)
 
 
 def _pipeline_story(
@@ -82,19 +95,27 @@ def _pipeline_story(
     steps: Sequence[StepRecord],
     title: str | None,
     trace_url_template: str | None,
+    history: Sequence[RunRecord] | str | None = None,
 ) -> Story:
     header, origin, total_ms = _pipeline_header(reader, doc, steps, title, trace_url_template)
     rows, offsets = _waterfall_rows(steps, origin, total_ms)
+    note: HistoryNote | None = None
+    views: dict[str, NodeHistory] = {}
+    if isinstance(history, str):
+        note = unavailable_note(history)
+    elif history is not None:
+        note, views = history_view(steps, str(doc.get("run_id") or ""), history)
     return Story(
         mode=MODE_PIPELINE,
         header=header,
         waterfall=Waterfall(total_ms=total_ms, rows=rows, ticks=ticks(total_ms)),
         dag=layout_dag(reader, steps),
-        cards=tuple(card(step, offsets[step.index]) for step in steps),
+        cards=tuple(card(step, offsets[step.index], views.get(step.name)) for step in steps),
         timeline=(),
         statuses=tuple(c.status for c in header.counts),
         layers=tuple(dict.fromkeys(step.layer for step in steps if step.layer)),
         generator=f"odibi_otel {__version__}",
+        history=note,
     )
 
 

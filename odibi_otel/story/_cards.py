@@ -18,14 +18,14 @@ from odibi_otel.story._format import (
     format_offset,
     status_tone,
 )
-from odibi_otel.story._lineage_reader import SnapshotRecord, StepRecord
+from odibi_otel.story._lineage_reader import CheckRecord, SnapshotRecord, StepRecord
 from odibi_otel.story._timing import step_duration
-from odibi_otel.story.model import Card, SampleColumn, SampleTable, SchemaRow
+from odibi_otel.story.model import Card, CheckRow, NodeHistory, SampleColumn, SampleTable, SchemaRow
 
 __all__ = ["card", "rows_after"]
 
 
-def card(step: StepRecord, offset_ms: float | None) -> Card:
+def card(step: StepRecord, offset_ms: float | None, history: NodeHistory | None = None) -> Card:
     """The card of ``step``, which started ``offset_ms`` after the run (``None``: it never ran)."""
     before_rows = _rows_before(step)
     after_rows = rows_after(step)
@@ -61,6 +61,38 @@ def card(step: StepRecord, offset_ms: float | None) -> Card:
         schema_summary=_schema_summary(step, schema, has_diff),
         samples=samples,
         error=step.error,
+        checks=tuple(_check_row(check) for check in step.checks),
+        anomalies=tuple((anomaly.kind, anomaly.message) for anomaly in step.anomalies),
+        history=history,
+    )
+
+
+_CHECK_TONES = {"pass": "success", "warn": "interrupted", "fail": "failed"}
+
+
+def _check_row(check: CheckRecord) -> CheckRow:
+    failing = None
+    if check.failing_rows:
+        columns = list(dict.fromkeys(column for row in check.failing_rows for column in row))
+        failing = SampleTable(
+            role="failing",
+            key=check.name,
+            rows=check.failing_count,
+            columns=len(columns),
+            summary=f"first {len(check.failing_rows)} of {format_count(check.failing_count)} failing rows",
+            captured=True,
+            headers=tuple(SampleColumn(name=c, redacted=False) for c in columns),
+            body=tuple(tuple(cell(row.get(c)) for c in columns) for row in check.failing_rows),
+        )
+    return CheckRow(
+        name=check.name,
+        kind=check.kind,
+        severity=check.severity,
+        status=check.status,
+        tone=_CHECK_TONES.get(check.status, "neutral"),
+        failing_count=check.failing_count,
+        message=check.message,
+        failing=failing,
     )
 
 

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import re
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, Final
@@ -34,6 +35,7 @@ from odibi_otel._internal.atomic import write_text_atomic
 from odibi_otel.errors import OdibiError, StoryInputError
 from odibi_otel.story._build import build_story
 from odibi_otel.story._format import check_trace_url_template
+from odibi_otel.story._history_view import MAX_HISTORY_POINTS
 from odibi_otel.story.model import SampleTable, SchemaRow, Story
 
 __all__ = [
@@ -63,12 +65,16 @@ class StoryGenerator:
         trace_url_template: A link to the trace in a tracing UI, with a ``{trace_id}``
             placeholder, e.g. ``http://localhost:16686/trace/{trace_id}`` (Jaeger) or
             ``http://localhost:3000/explore?...{trace_id}...`` (Grafana Tempo). Only http(s).
+        history: A run history (URL, path or ``HistoryStore``): the story gains a "compared with
+            history" view of the pipeline's runs up to the story's run (sparklines of rows and
+            duration, changes since the previous run). Unreachable: the view says so.
     """
 
-    def __init__(self, trace_url_template: str | None = None) -> None:
+    def __init__(self, trace_url_template: str | None = None, history: Any = None) -> None:
         if trace_url_template is not None:
             check_trace_url_template(trace_url_template)
         self.trace_url_template = trace_url_template
+        self.history = history
 
     def generate_story(
         self,
@@ -100,8 +106,26 @@ class StoryGenerator:
             source=os.fspath(lineage_file),
             title=title,
             trace_url_template=self.trace_url_template,
+            history=_recorded_runs(self.history, document),
         )
         return render_story(story)
+
+
+def _recorded_runs(history: Any, document: Any) -> Any:
+    """The pipeline's recorded runs up to the document's run, or why they cannot be read."""
+    if history is None or not isinstance(document, dict) or not document.get("steps"):
+        return None
+    from odibi_otel.history.store import HistoryError, open_history
+
+    pipeline, started = document.get("pipeline_name"), document.get("start_time")
+    if not isinstance(pipeline, str):
+        return None
+    try:
+        store = open_history(history)
+        before = datetime.fromisoformat(started).timestamp() + 1e-3 if isinstance(started, str) else None
+        return store.runs(pipeline, limit=MAX_HISTORY_POINTS + 1, before=before)
+    except (HistoryError, ValueError, OSError) as exc:
+        return f"the run history could not be read ({' '.join(str(exc).split())})"
 
 
 def load_story_document(path: str | os.PathLike[str]) -> dict[str, Any]:

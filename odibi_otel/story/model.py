@@ -47,13 +47,17 @@ __all__ = [
     "MODE_TIMELINE",
     "Card",
     "Cell",
+    "CheckRow",
     "DagEdge",
     "DagLayout",
     "DagNode",
     "Header",
+    "HistoryNote",
+    "NodeHistory",
     "SampleColumn",
     "SampleTable",
     "SchemaRow",
+    "Sparkline",
     "StatusCount",
     "StepError",
     "Story",
@@ -247,6 +251,48 @@ class StepError:
 
 
 @dataclass(frozen=True)
+class CheckRow:
+    """One check result on a card; ``failing`` holds its (redacted) failing rows."""
+
+    name: str
+    kind: str
+    severity: str
+    status: str
+    tone: str
+    failing_count: int
+    message: str
+    failing: SampleTable | None
+
+
+@dataclass(frozen=True)
+class Sparkline:
+    """A small line chart of one figure over the recorded runs (SVG ``points``, 100 x 24 box)."""
+
+    label: str
+    points: str
+    last_x: float
+    last_y: float
+    summary: str
+
+
+@dataclass(frozen=True)
+class NodeHistory:
+    """A step compared with its earlier runs: sparklines, and what changed since the previous run."""
+
+    runs: int
+    sparklines: tuple[Sparkline, ...]
+    changes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HistoryNote:
+    """The page's "compared with history" line: the run compared with, or why there is none."""
+
+    text: str
+    available: bool
+
+
+@dataclass(frozen=True)
 class Card:
     """Everything the story shows about one step."""
 
@@ -273,6 +319,9 @@ class Card:
     schema_summary: str
     samples: tuple[SampleTable, ...]
     error: StepError | None
+    checks: tuple[CheckRow, ...] = ()
+    anomalies: tuple[tuple[str, str], ...] = ()
+    history: NodeHistory | None = None
 
 
 @dataclass(frozen=True)
@@ -305,6 +354,7 @@ class Story:
     statuses: tuple[str, ...]
     layers: tuple[str, ...]
     generator: str
+    history: HistoryNote | None = None
 
 
 __getattr__, __dir__ = lazy_attributes(

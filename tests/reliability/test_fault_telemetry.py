@@ -97,6 +97,8 @@ def _expected_events(failing: bool) -> dict[str, list[str | None]]:
         "node_error": ["explode"] if failing else [],
         "pipeline_complete": [] if failing else [None],
         "pipeline_error": [None] if failing else [],
+        "check_failed": [],  # the pipeline has no checks and no history
+        "anomaly_detected": [],
     }
 
 

@@ -1,0 +1,193 @@
+"""Checks and column profiles on pandas DataFrames.
+
+Checks are vectorized over the whole frame (they are about every row); profiles read the null
+counts of every column (vectorized) and everything else from an evenly spaced sample of at most
+``sample_rows`` rows, so their cost does not grow with the frame beyond the null counts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from odibi_otel.engines._pandas_describe import column_label, frame_schema
+from odibi_otel.quality.checks import (
+    MAX_FAILING_ROWS,
+    STATUS_FAIL,
+    STATUS_PASS,
+    STATUS_WARN,
+    Check,
+    CheckResult,
+)
+from odibi_otel.quality.profile import ColumnProfile, FrameProfile
+
+__all__ = ["evaluate_check", "profile_frame"]
+
+
+def evaluate_check(check: Check, frame: pd.DataFrame, inputs: Mapping[str, Any]) -> CheckResult:
+    """Run ``check`` on ``frame``; ``inputs`` are the step's input frames by data key.
+
+    A check that cannot run (a missing column, an invalid expression) fails with the reason.
+    Failing rows are returned unredacted; the caller redacts them.
+    """
+    try:
+        failing, message, sample = _EVALUATORS[check.kind](check, frame, inputs)
+    except Exception as exc:
+        failing, message, sample = 1, f"could not run: {type(exc).__name__}: {exc}", None
+    if failing == 0:
+        return CheckResult(check.name, check.kind, check.severity, STATUS_PASS, 0, message)
+    status = STATUS_FAIL if check.severity == "error" else STATUS_WARN
+    rows = _records(sample) if sample is not None else ()
+    return CheckResult(check.name, check.kind, check.severity, status, failing, message, rows)
+
+
+def profile_frame(frame: pd.DataFrame, sample_rows: int) -> FrameProfile:
+    """Schema, null fraction of every column, and from a sample: numeric min/max/mean, distinct count."""
+    rows = len(frame)
+    schema = frame_schema(frame)
+    nulls = frame.isna().sum().to_numpy() if rows else np.zeros(frame.shape[1])
+    step = max(1, -(-rows // sample_rows)) if sample_rows > 0 else 1
+    sample = frame.iloc[::step] if step > 1 else frame
+    columns: dict[str, ColumnProfile] = {}
+    for index, label in enumerate(schema):
+        series = sample.iloc[:, index]
+        profile: ColumnProfile = {"null_fraction": float(nulls[index]) / rows if rows else 0.0}
+        profile.update(_column_stats(series))
+        columns[label] = profile
+    return FrameProfile(rows=rows, schema=schema, columns=columns, sampled_rows=len(sample))
+
+
+def _column_stats(series: pd.Series) -> ColumnProfile:
+    stats: ColumnProfile = {}
+    try:
+        if pd.api.types.is_bool_dtype(series.dtype):
+            return stats
+        if pd.api.types.is_numeric_dtype(series.dtype):
+            values = series.dropna()
+            if len(values):
+                stats["min"] = float(values.min())
+                stats["max"] = float(values.max())
+                stats["mean"] = float(values.mean())
+        elif pd.api.types.is_string_dtype(series.dtype) or series.dtype == object:
+            stats["distinct_estimate"] = int(series.nunique(dropna=True))
+    except (TypeError, ValueError):  # mixed object columns: no stats rather than a wrong one
+        return {}
+    return stats
+
+
+def _records(frame: pd.DataFrame) -> tuple[dict[str, Any], ...]:
+    head = frame.head(MAX_FAILING_ROWS)
+    labels = [column_label(column) for column in head.columns]
+    return tuple(dict(zip(labels, row, strict=True)) for row in head.itertuples(index=False, name=None))
+
+
+Outcome = tuple[int, str, pd.DataFrame | None]
+
+
+def _not_null(check: Check, frame: pd.DataFrame, inputs: Mapping[str, Any]) -> Outcome:
+    columns = list(check.params["columns"])
+    mask = frame[columns].isna().any(axis=1)
+    count = int(mask.sum())
+    per_column = {column: int(frame[column].isna().sum()) for column in columns}
+    detail = ", ".join(f"{column}: {n}" for column, n in per_column.items() if n)
+    return count, f"{count} row(s) with nulls ({detail})" if count else "no nulls", frame[mask]
+
+
+def _unique(check: Check, frame: pd.DataFrame, inputs: Mapping[str, Any]) -> Outcome:
+    columns = list(check.params["columns"])
+    keys = frame[columns]
+    mask = keys.duplicated(keep=False) & keys.notna().all(axis=1)
+    count = int(mask.sum())
+    message = f"{count} row(s) share a value of {', '.join(columns)}" if count else "all unique"
+    return count, message, frame[mask]
+
+
+def _accepted_values(check: Check, frame: pd.DataFrame, inputs: Mapping[str, Any]) -> Outcome:
+    column = check.params["column"]
+    values = frame[column]
+    mask = values.notna() & ~values.isin(list(check.params["values"]))
+    count = int(mask.sum())
+    unexpected = sorted(map(str, values[mask].unique()[:5]))
+    message = f"{count} row(s) with other values, e.g. {', '.join(unexpected)}" if count else "all accepted"
+    return count, message, frame[mask]
+
+
+def _row_count(check: Check, frame: pd.DataFrame, inputs: Mapping[str, Any]) -> Outcome:
+    rows, low, high = len(frame), check.params.get("min"), check.params.get("max")
+    if low is not None and rows < low:
+        return 1, f"{rows} row(s); expected at least {low}", None
+    if high is not None and rows > high:
+        return 1, f"{rows} row(s); expected at most {high}", None
+    return 0, f"{rows} row(s)", None
+
+
+def _expression(check: Check, frame: pd.DataFrame, inputs: Mapping[str, Any]) -> Outcome:
+    condition = check.params["condition"]
+    result = frame.eval(condition)
+    if not isinstance(result, pd.Series) or not pd.api.types.is_bool_dtype(result.dtype):
+        raise TypeError(f"{condition!r} is not a per-row true/false condition")
+    mask = ~result.fillna(False).astype(bool)
+    count = int(mask.sum())
+    return count, f"{count} row(s) where {condition!r} does not hold" if count else "holds", frame[mask]
+
+
+def _relationship(check: Check, frame: pd.DataFrame, inputs: Mapping[str, Any]) -> Outcome:
+    column, target, field = check.params["column"], check.params["to"], check.params["field"]
+    parent = inputs[target]
+    values = frame[column]
+    mask = values.notna() & ~values.isin(parent[field].dropna().unique())
+    count = int(mask.sum())
+    message = f"{count} row(s) whose {column} is not in {target}.{field}" if count else "all found"
+    return count, message, frame[mask]
+
+
+def _freshness(check: Check, frame: pd.DataFrame, inputs: Mapping[str, Any]) -> Outcome:
+    column, max_age = check.params["column"], float(check.params["max_age"])
+    stamps = pd.to_datetime(frame[column], utc=True, errors="coerce").dropna()
+    if stamps.empty:
+        return 1, f"no timestamps in {column}", None
+    newest = stamps.max()
+    age = time.time() - newest.timestamp()
+    if age > max_age:
+        return 1, f"newest {column} is {newest.isoformat()}, {_hours(age)} old (max {_hours(max_age)})", None
+    return 0, f"newest {column} is {_hours(age)} old", None
+
+
+def _custom(check: Check, frame: pd.DataFrame, inputs: Mapping[str, Any]) -> Outcome:
+    function: Callable[[pd.DataFrame], Any] = check.params["function"]
+    result = function(frame)
+    failing_rows = None
+    if isinstance(result, tuple) and len(result) == 2:
+        result, failing_rows = result
+    if not isinstance(result, (bool, np.bool_)):
+        raise TypeError(f"returned {type(result).__name__}; expected True/False or (passed, failing_rows)")
+    if failing_rows is not None and not isinstance(failing_rows, pd.DataFrame):
+        raise TypeError(f"returned failing rows as {type(failing_rows).__name__}; expected a DataFrame")
+    if result:
+        return 0, "passed", None
+    count = len(failing_rows) if failing_rows is not None and len(failing_rows) else 1
+    return count, "failed", failing_rows
+
+
+def _hours(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+_EVALUATORS: dict[str, Callable[[Check, pd.DataFrame, Mapping[str, Any]], Outcome]] = {
+    "not_null": _not_null,
+    "unique": _unique,
+    "accepted_values": _accepted_values,
+    "row_count": _row_count,
+    "expression": _expression,
+    "relationship": _relationship,
+    "freshness": _freshness,
+    "custom": _custom,
+}
