@@ -7,6 +7,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pandas as pd
@@ -25,6 +26,7 @@ from odibi_otel import EventBus, EventPriority, Orchestrator, Step
 from odibi_otel.events.bus import EVENTS, HOOK_ERRORS_METRIC
 from odibi_otel.lineage._run_registry import forget_run, lookup_tracker, register_run
 from odibi_otel.otel import semconv
+from odibi_otel.quality import row_count
 
 COMMON_KEYS = {"event_type", "timestamp", "pipeline_name", "run_id", "trace_id", "span_id"}
 NODE_KEYS = COMMON_KEYS | {"step_name", "layer", "type"}
@@ -44,6 +46,9 @@ EXPECTED_KEYS = {
         "tracker",
     },
     "pipeline_error": COMMON_KEYS | {"error_message", "error_type", "duration_ms"},
+    "check_failed": NODE_KEYS
+    | {"check_name", "check_kind", "severity", "status", "failing_count", "message", "failing_rows"},
+    "anomaly_detected": NODE_KEYS | {"kind", "message", "column", "value", "expected"},
 }
 
 
@@ -158,12 +163,26 @@ def test_failed_run_fires_error_events_and_nothing_for_skipped_nodes(sdk: Any) -
     ]
 
 
-def test_payload_keys_per_event(sdk: Any) -> None:
+def test_payload_keys_per_event(sdk: Any, tmp_path: Path) -> None:
     provider, _ = sdk
     bus = EventBus()
     recorder = Recorder(bus)
     run(good_steps(), bus, provider)
     run(failing_steps(), bus, provider)
+    history = tmp_path / "history.sqlite"
+    checked = [
+        Step(
+            "load",
+            "ingest",
+            "function",
+            make_frame,
+            outputs=["raw"],
+            checks=[row_count(max=2, severity="warn")],
+        )
+    ]
+    run(checked, bus, provider, history=history)
+    wider = [Step("load", "ingest", "function", lambda: make_frame().assign(c=1), outputs=["raw"])]
+    run(wider, bus, provider, history=history)  # a schema anomaly against the run before
     assert set(recorder.events()) == set(EVENTS)
     for payload in recorder.payloads:
         assert set(payload) == EXPECTED_KEYS[payload["event_type"]], payload["event_type"]

@@ -389,7 +389,7 @@ def test_unknown_step_field_is_rejected(project: Path) -> None:
         load_pipeline(pipeline)
     assert str(caught.value) == (
         f"{pipeline}:3: step 'read_orders': field 'output' is not a step field; "
-        "expected name, layer, type, value, inputs, outputs, params"
+        "expected name, layer, type, value, inputs, outputs, params, checks"
     )
     assert caught.value.field == "output"
 

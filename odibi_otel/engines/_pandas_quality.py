@@ -127,7 +127,9 @@ def _row_count(check: Check, frame: pd.DataFrame, inputs: Mapping[str, Any]) -> 
 
 def _expression(check: Check, frame: pd.DataFrame, inputs: Mapping[str, Any]) -> Outcome:
     condition = check.params["condition"]
-    result = frame.eval(condition)
+    # pandas' own expression grammar (columns, comparisons, arithmetic, and/or/not; no calls or
+    # imports), not Python's eval; no ``@name`` can reach this module's variables
+    result = frame.eval(condition, local_dict={}, global_dict={})
     if not isinstance(result, pd.Series) or not pd.api.types.is_bool_dtype(result.dtype):
         raise TypeError(f"{condition!r} is not a per-row true/false condition")
     mask = ~result.fillna(False).astype(bool)

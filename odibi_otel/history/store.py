@@ -8,8 +8,6 @@ writes take the write lock up front (``BEGIN IMMEDIATE``). The schema is migrate
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -20,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 from odibi_otel.errors import OdibiError
 from odibi_otel.history._migrations import MIGRATIONS, SCHEMA_VERSION
+from odibi_otel.history._rows import NODE_COLUMNS, RUN_COLUMNS, node_from_row, node_row, run_from_row, run_row
 from odibi_otel.history.records import NodeRecord, RunRecord
 
 __all__ = [
@@ -34,11 +33,6 @@ DEFAULT_KEEP: Final = 200
 _SQLITE_BUSY_TIMEOUT_S: Final = 30.0
 _PG_CONNECT_TIMEOUT_S: Final = 5
 _PG_MIGRATION_LOCK: Final = 0x0D1B1  # advisory lock key serialising migrations
-_RUN_COLUMNS: Final = "run_id, pipeline, trace_id, engine, status, started_at, ended_at, host"
-_NODE_COLUMNS: Final = (
-    "run_id, position, node, status, duration_ms, rows_in, rows_out, output_bytes, "
-    "schema_json, profile_json, checks_json, anomalies_json"
-)
 
 
 class HistoryError(OdibiError, RuntimeError):
@@ -73,17 +67,14 @@ class HistoryStore:
             self._execute(cursor, "DELETE FROM odibi_runs WHERE run_id = ?", (run.run_id,))
             self._execute(
                 cursor,
-                f"INSERT INTO odibi_runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run.run_id, run.pipeline, run.trace_id, run.engine, run.status,
-                    run.started_at, run.ended_at, run.host,
-                ),
-            )  # fmt: skip
+                f"INSERT INTO odibi_runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                run_row(run),
+            )
             for position, node in enumerate(run.nodes):
                 self._execute(
                     cursor,
-                    f"INSERT INTO odibi_nodes ({_NODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    _node_row(run.run_id, position, node),
+                    f"INSERT INTO odibi_nodes ({NODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    node_row(run.run_id, position, node),
                 )
             self._prune(cursor, run.pipeline, keep)
 
@@ -123,12 +114,12 @@ class HistoryStore:
             clauses.append("status = ?")
             values.append(status)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        query = f"SELECT {_RUN_COLUMNS} FROM odibi_runs {where} ORDER BY started_at DESC, run_id DESC LIMIT ?"
+        query = f"SELECT {RUN_COLUMNS} FROM odibi_runs {where} ORDER BY started_at DESC, run_id DESC LIMIT ?"
         with self._read() as cursor:
             self._execute(cursor, query, (*values, int(limit)))
             rows = cursor.fetchall()
             nodes = self._nodes(cursor, [row[0] for row in rows]) if with_nodes else {}
-        return [_run_from_row(row, nodes.get(row[0], [])) for row in rows]
+        return [run_from_row(row, nodes.get(row[0], [])) for row in rows]
 
     def run(self, reference: str, pipeline: str | None = None) -> RunRecord:
         """The run ``reference`` names: a run id (or a unique prefix), ``latest`` or ``previous``.
@@ -147,7 +138,7 @@ class HistoryStore:
         with self._read() as cursor:
             self._execute(
                 cursor,
-                f"SELECT {_RUN_COLUMNS} FROM odibi_runs WHERE substr(run_id, 1, ?) = ? "
+                f"SELECT {RUN_COLUMNS} FROM odibi_runs WHERE substr(run_id, 1, ?) = ? "
                 "ORDER BY started_at DESC",
                 (len(reference), reference),
             )
@@ -156,7 +147,7 @@ class HistoryStore:
                 found = "no run" if not rows else f"{len(rows)} runs"
                 raise HistoryError(f"{self.url}: {found} with id {reference!r}")
             nodes = self._nodes(cursor, [rows[0][0]])
-        return _run_from_row(rows[0], nodes.get(rows[0][0], []))
+        return run_from_row(rows[0], nodes.get(rows[0][0], []))
 
     def baselines(self, pipeline: str, window: int) -> dict[str, list[NodeRecord]]:
         """Per node, its records from the pipeline's last ``window`` successful runs, newest first.
@@ -194,12 +185,12 @@ class HistoryStore:
         marks = ", ".join("?" for _ in run_ids)
         self._execute(
             cursor,
-            f"SELECT {_NODE_COLUMNS} FROM odibi_nodes WHERE run_id IN ({marks}) ORDER BY run_id, position",
+            f"SELECT {NODE_COLUMNS} FROM odibi_nodes WHERE run_id IN ({marks}) ORDER BY run_id, position",
             tuple(run_ids),
         )
         nodes: dict[str, list[NodeRecord]] = {}
         for row in cursor.fetchall():
-            nodes.setdefault(row[0], []).append(_node_from_row(row))
+            nodes.setdefault(row[0], []).append(node_from_row(row))
         return nodes
 
     # ---------------------------------------------------------------------------- migrations
@@ -266,7 +257,7 @@ class HistoryStore:
     @contextmanager
     def _connection(self) -> Iterator[Any]:
         try:
-            connection = self._connect()
+            connection = _connect(self.dialect, self._target)
         except HistoryError:
             raise
         except Exception as exc:
@@ -276,25 +267,6 @@ class HistoryStore:
         finally:
             connection.close()
 
-    def _connect(self) -> Any:
-        if self.dialect == "sqlite":
-            import sqlite3  # imported on first use: most runs of a library user never need it
-
-            connection = sqlite3.connect(
-                self._target,
-                timeout=_SQLITE_BUSY_TIMEOUT_S,
-                isolation_level=None,
-                uri=self._target.startswith("file:"),
-                check_same_thread=False,
-            )
-            if "mode=ro" not in self._target:
-                connection.execute("PRAGMA journal_mode=WAL")
-                connection.execute("PRAGMA synchronous=NORMAL")
-            return connection
-        import psycopg
-
-        return psycopg.connect(self._target, connect_timeout=_PG_CONNECT_TIMEOUT_S)
-
     def _execute(self, cursor: Any, statement: str, values: Sequence[Any]) -> None:
         if self.dialect == "postgresql":
             statement = statement.replace("?", "%s")
@@ -302,6 +274,27 @@ class HistoryStore:
 
     def __repr__(self) -> str:
         return f"HistoryStore({self.url!r})"
+
+
+def _connect(dialect: str, target: str) -> Any:
+    """A new connection: SQLite in WAL mode with a busy timeout, or PostgreSQL via psycopg."""
+    if dialect == "sqlite":
+        import sqlite3  # imported on first use: most runs of a library user never need it
+
+        connection = sqlite3.connect(
+            target,
+            timeout=_SQLITE_BUSY_TIMEOUT_S,
+            isolation_level=None,
+            uri=target.startswith("file:"),
+            check_same_thread=False,
+        )
+        if "mode=ro" not in target:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+        return connection
+    import psycopg
+
+    return psycopg.connect(target, connect_timeout=_PG_CONNECT_TIMEOUT_S)
 
 
 def open_history(location: str | os.PathLike[str] | HistoryStore) -> HistoryStore:
@@ -365,63 +358,3 @@ def _shown(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
     return parts._replace(netloc=netloc).geturl()
-
-
-def _node_row(run_id: str, position: int, node: NodeRecord) -> tuple[Any, ...]:
-    return (
-        run_id, position, node.node, node.status, node.duration_ms, node.rows_in, node.rows_out,
-        node.output_bytes, _dump(node.schema), _dump(node.profile), _dump(list(node.checks)),
-        _dump(list(node.anomalies)),
-    )  # fmt: skip
-
-
-def _dump(value: Any) -> str:
-    return json.dumps(_finite(value), separators=(",", ":"), default=str, allow_nan=False)
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with NaN and infinite floats as ``None`` (JSON has neither)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(item) for item in value]
-    return value
-
-
-def _load(text: str | None, default: Any) -> Any:
-    return json.loads(text) if text else default
-
-
-def _run_from_row(row: Sequence[Any], nodes: list[NodeRecord]) -> RunRecord:
-    run_id, pipeline, trace_id, engine, status, started_at, ended_at, host = row
-    return RunRecord(
-        run_id=run_id,
-        pipeline=pipeline,
-        status=status,
-        started_at=float(started_at),
-        ended_at=None if ended_at is None else float(ended_at),
-        trace_id=trace_id,
-        engine=engine or "pandas",
-        host=host,
-        nodes=tuple(nodes),
-    )
-
-
-def _node_from_row(row: Sequence[Any]) -> NodeRecord:
-    (_, _, node, status, duration_ms, rows_in, rows_out, output_bytes, schema, profile, checks, anomalies) = (
-        row
-    )
-    return NodeRecord(
-        node=node,
-        status=status,
-        duration_ms=float(duration_ms or 0.0),
-        rows_in=rows_in,
-        rows_out=rows_out,
-        output_bytes=output_bytes,
-        schema=_load(schema, {}),
-        profile=_load(profile, {}),
-        checks=tuple(_load(checks, [])),
-        anomalies=tuple(_load(anomalies, [])),
-    )

@@ -16,24 +16,30 @@ from typing import Any, Final
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Link, Status, StatusCode
+from opentelemetry.trace import Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from odibi_otel._internal.safety import call_safely
 from odibi_otel._internal.text import find_control_character
 from odibi_otel.engines.base import ENGINES, get_engine
 from odibi_otel.errors import PipelineValidationError
-from odibi_otel.history.recorder import HistoryConfig, HistoryRun, history_config
+from odibi_otel.history.recorder import HistoryConfig, history_config
 from odibi_otel.lineage._run_registry import forget_run, register_run
 from odibi_otel.lineage.tracker import Tracker, TrackerConfig
-from odibi_otel.metrics._defaults import default_history, default_metrics_manager, default_openlineage
+from odibi_otel.metrics._defaults import default_metrics_manager, default_openlineage
 from odibi_otel.otel import semconv
 from odibi_otel.otel._processor_guard import guard_tracer
 from odibi_otel.otel._providers import resolve_logger_provider, resolve_tracer_provider
 from odibi_otel.otel._span_listeners import SpanListener, notify_end, notify_start
 from odibi_otel.pipeline._node_execution import NodeOutcome, RunContext, error_type_name, run_node
-from odibi_otel.pipeline._node_quality import QualityContext
 from odibi_otel.pipeline._plans import plan_node
+from odibi_otel.pipeline._run_outcome import (
+    in_run_order,
+    input_links,
+    pipeline_end_attributes,
+    pipeline_error_message,
+)
+from odibi_otel.pipeline._run_quality import quality_context, start_history
 from odibi_otel.pipeline.cache import NodeCache
 from odibi_otel.pipeline.dag import Dag, build_dag
 from odibi_otel.pipeline.result import ExecutionResult
@@ -68,10 +74,9 @@ class Orchestrator:
             application set one, else the events are not emitted.
         openlineage: An :class:`odibi_otel.openlineage.OpenLineageEmitter` that sends the run's
             OpenLineage events; default: the one ``configure(openlineage=...)`` installed, if any.
-        history: Record each run in a run history and compare nodes with their earlier runs
-            (anomalies): a URL or path (``sqlite:///runs.sqlite``, ``postgresql://...``), a
-            :class:`~odibi_otel.history.HistoryStore` or a :class:`~odibi_otel.history.HistoryConfig`;
-            default: the one ``configure(history=...)`` installed, if any (``False``: none).
+        history: Record runs in a run history and find anomalies against it: a URL or path
+            (``sqlite:///runs.sqlite``, ``postgresql://...``), a ``HistoryStore`` or ``HistoryConfig``;
+            default: ``configure(history=...)``'s, if any (``False``: none). See docs/history.md.
     """
 
     def __init__(
@@ -122,8 +127,7 @@ class Orchestrator:
         #: An OpenLineage emitter (:class:`odibi_otel.openlineage.OpenLineageEmitter`), or ``None``
         #: for the one ``configure(openlineage=...)`` installed, if any.
         self.openlineage = openlineage
-        #: The run history (:class:`~odibi_otel.history.HistoryConfig`), ``None`` for the configured
-        #: default, ``False`` for none.
+        #: The :class:`~odibi_otel.history.HistoryConfig`; ``None``: configure()'s; ``False``: none.
         self.history: HistoryConfig | bool | None = False if history is False else history_config(history)
         self.dag: Dag = build_dag(self.steps)
         self._plans = {
@@ -143,14 +147,6 @@ class Orchestrator:
             ``errors`` ({step: message}), ``outputs`` ({data key: DataFrame}) and ``tracker``.
         """
         return _Run(self).execute()
-
-    def _history(self) -> HistoryConfig | None:
-        if self.history is False:
-            return None
-        if isinstance(self.history, HistoryConfig):
-            return self.history
-        configured = default_history()
-        return configured if isinstance(configured, HistoryConfig) else None
 
     def _listeners(self) -> tuple[SpanListener, ...]:
         metrics_manager = self.metrics_manager or default_metrics_manager()
@@ -189,7 +185,9 @@ class _Run:
         )
         run_id = uuid.uuid4().hex
         listeners = orchestrator._listeners()
-        history = self._start_history(run_id)
+        history = start_history(
+            orchestrator.history, orchestrator.pipeline_name, run_id, orchestrator.engine_type
+        )
         span_name = semconv.PIPELINE_SPAN_PREFIX + orchestrator.pipeline_name
         attributes: dict[str, AttributeValue] = {
             semconv.PIPELINE_NAME: orchestrator.pipeline_name,
@@ -218,7 +216,14 @@ class _Run:
             cache=NodeCache(orchestrator.cache_dir) if orchestrator.enable_cache else None,
             tracker=tracker,
             openlineage=(orchestrator.openlineage or default_openlineage()) is not None,
-            quality=self._quality(run_id, history),
+            quality=quality_context(
+                orchestrator._plans.values(),
+                orchestrator.pipeline_name,
+                run_id,
+                orchestrator.tracker_config,
+                orchestrator.logger_provider,
+                history,
+            ),
         )
         interrupt: BaseException | None = None
         try:
@@ -226,11 +231,17 @@ class _Run:
         except BaseException as exc:  # KeyboardInterrupt and the like: close the trace, re-raise
             interrupt = exc
         self.skipped.update(name for name in self.dag.order if not self._finished(name))
-        end_attributes = self._pipeline_end_attributes(interrupt)
+        end_attributes = pipeline_end_attributes(
+            [name for name in self.dag.order if name in self.skipped],
+            self.succeeded,
+            self.failed,
+            self.error_types,
+            interrupt,
+        )
         status = (
             Status(StatusCode.UNSET)
             if not self.failed and interrupt is None
-            else Status(StatusCode.ERROR, self._pipeline_error_message(interrupt))
+            else Status(StatusCode.ERROR, pipeline_error_message(self.failed, self.errors, interrupt))
         )
         end_ns = time.time_ns()
         if tracker is not None:
@@ -259,26 +270,6 @@ class _Run:
             (end_ns - start_ns) / 1e6,
             tracker if orchestrator.enable_tracker else None,
             pending,
-        )
-
-    def _start_history(self, run_id: str) -> HistoryRun | None:
-        orchestrator = self.orchestrator
-        config = orchestrator._history()
-        if config is None:
-            return None
-        return HistoryRun(config, orchestrator.pipeline_name, run_id, orchestrator.engine_type)
-
-    def _quality(self, run_id: str, history: HistoryRun | None) -> QualityContext | None:
-        """Quality assessment is set up only for runs with checks or a history."""
-        orchestrator = self.orchestrator
-        if history is None and not any(plan.checks for plan in orchestrator._plans.values()):
-            return None
-        return QualityContext(
-            pipeline=orchestrator.pipeline_name,
-            run_id=run_id,
-            redaction=orchestrator.tracker_config,
-            logger_provider=resolve_logger_provider(orchestrator.logger_provider),
-            history=history,
         )
 
     def _start_tracker(self, run_id: str, span: trace.Span, start_ns: int) -> Tracker | None:
@@ -337,19 +328,12 @@ class _Run:
 
     def _run_node(self, run: RunContext, name: str) -> NodeOutcome:
         try:
-            return run_node(self.orchestrator._plans[name], run, self._links(run, name))
+            return run_node(
+                self.orchestrator._plans[name], run, input_links(self.dag, run.producer_spans, name)
+            )
         except BaseException:  # run_node only lets interrupts through (KeyboardInterrupt, ...)
             self.interrupted.append(name)
             raise
-
-    def _links(self, run: RunContext, name: str) -> list[Link]:
-        keys_by_producer: dict[str, list[str]] = {}
-        for key in self.dag.steps[name].input_keys:
-            keys_by_producer.setdefault(self.dag.producers[key], []).append(key)
-        return [
-            Link(run.producer_spans[producer], {semconv.LINK_DATA_KEYS: keys})
-            for producer, keys in keys_by_producer.items()
-        ]
 
     def _finish(self, run: RunContext, outcome: NodeOutcome) -> None:
         name = outcome.name
@@ -386,31 +370,6 @@ class _Run:
             or name in self.interrupted
         )
 
-    def _pipeline_end_attributes(self, interrupt: BaseException | None) -> dict[str, AttributeValue]:
-        skipped = [name for name in self.dag.order if name in self.skipped]
-        if interrupt is not None:
-            status = semconv.STATUS_INTERRUPTED
-        else:
-            status = semconv.STATUS_FAILED if self.failed else semconv.STATUS_SUCCESS
-        attributes: dict[str, AttributeValue] = {
-            semconv.PIPELINE_STATUS: status,
-            semconv.PIPELINE_NODES_SUCCEEDED: len(self.succeeded),
-            semconv.PIPELINE_NODES_FAILED: len(self.failed),
-            semconv.PIPELINE_NODES_SKIPPED: len(skipped),
-            semconv.PIPELINE_SKIPPED_NODES: skipped,
-        }
-        if interrupt is not None:
-            attributes[semconv.ERROR_TYPE] = error_type_name(interrupt)
-        elif self.failed:
-            attributes[semconv.ERROR_TYPE] = self.error_types[self.failed[0]]
-        return attributes
-
-    def _pipeline_error_message(self, interrupt: BaseException | None) -> str:
-        if interrupt is not None:
-            return f"interrupted: {type(interrupt).__name__}"
-        first = self.failed[0]
-        return f"{len(self.failed)} node(s) failed; first: {first}: {self.errors[first]}"
-
     def _result(
         self,
         run: RunContext,
@@ -428,10 +387,10 @@ class _Run:
             "span_id": trace.format_span_id(span_context.span_id),
             "duration_ms": round(duration_ms, 3),
             "nodes_executed": len(self.succeeded) + len(self.failed),
-            "successful_nodes": _in_order(self.succeeded, order),
-            "failed_nodes": _in_order(self.failed, order),
-            "skipped_nodes": _in_order(self.skipped, order),
-            "cache_hits": _in_order(self.cache_hits, order),
+            "successful_nodes": in_run_order(self.succeeded, order),
+            "failed_nodes": in_run_order(self.failed, order),
+            "skipped_nodes": in_run_order(self.skipped, order),
+            "cache_hits": in_run_order(self.cache_hits, order),
             "errors": dict(self.errors),
             "outputs": dict(run.data),
             "tracker": tracker,
@@ -439,8 +398,3 @@ class _Run:
             "checks": {name: self.checks[name] for name in order if name in self.checks},
             "anomalies": {name: self.anomalies[name] for name in order if name in self.anomalies},
         }
-
-
-def _in_order(names: Iterable[str], order: Iterable[str]) -> list[str]:
-    wanted = set(names)
-    return [name for name in order if name in wanted]

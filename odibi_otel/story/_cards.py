@@ -18,7 +18,8 @@ from odibi_otel.story._format import (
     format_offset,
     status_tone,
 )
-from odibi_otel.story._lineage_reader import CheckRecord, SnapshotRecord, StepRecord
+from odibi_otel.story._lineage_reader import SnapshotRecord, StepRecord
+from odibi_otel.story._quality_reader import CheckRecord
 from odibi_otel.story._timing import step_duration
 from odibi_otel.story.model import Card, CheckRow, NodeHistory, SampleColumn, SampleTable, SchemaRow
 

@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 from odibi_otel._internal.json_reader import JsonReader, child
 from odibi_otel.errors import StoryInputError
 from odibi_otel.otel import semconv
+from odibi_otel.story._quality_reader import AnomalyRecord, CheckRecord, read_anomalies, read_checks
 from odibi_otel.story.model import StepError
 
 __all__ = [
@@ -27,8 +28,6 @@ __all__ = [
     "SnapshotRecord",
     "SpanRecord",
     "StepRecord",
-    "AnomalyRecord",
-    "CheckRecord",
     "check_format",
     "check_unique_names",
     "read_span",
@@ -153,27 +152,6 @@ class SnapshotRecord:
     sample_columns: tuple[str, ...] | None
     sample_rows: tuple[tuple[Any, ...], ...]
     redacted: frozenset[str]
-
-
-@dataclass(frozen=True)
-class CheckRecord:
-    """One check result of a step (``checks`` entries)."""
-
-    name: str
-    kind: str
-    severity: str
-    status: str
-    failing_count: int
-    message: str
-    failing_rows: tuple[Mapping[str, Any], ...]
-
-
-@dataclass(frozen=True)
-class AnomalyRecord:
-    """One anomaly finding of a step (``anomalies`` entries)."""
-
-    kind: str
-    message: str
 
 
 @dataclass(frozen=True)
@@ -343,55 +321,9 @@ def read_step(reader: LineageReader, index: int, raw: Any) -> StepRecord:
         after=_read_snapshots(reader, step, "after", place),
         diff=_read_diff(reader, step, place),
         error=_read_error(reader, step, place),
-        checks=_read_checks(reader, step, place),
-        anomalies=_read_anomalies(reader, step, place),
+        checks=read_checks(reader, step, place),
+        anomalies=read_anomalies(reader, step, place),
     )
-
-
-def _read_checks(reader: LineageReader, step: Mapping[str, Any], place: str) -> tuple[CheckRecord, ...]:
-    raw = step.get("checks")
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        reader.expect(child(place, "checks"), "an array of check results", raw)
-    checks = []
-    for index, item in enumerate(raw):
-        where = child(child(place, "checks"), index)
-        entry = reader.mapping(item, where)
-        rows = entry.get("failing_rows") or []
-        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-            reader.expect(child(where, "failing_rows"), "an array of objects", rows)
-        checks.append(
-            CheckRecord(
-                name=reader.text_field(entry, "name", where, required=True) or "",
-                kind=reader.text_field(entry, "kind", where) or "",
-                severity=reader.text_field(entry, "severity", where) or "error",
-                status=reader.text_field(entry, "status", where, required=True) or "",
-                failing_count=reader.count_field(entry, "failing_count", where) or 0,
-                message=reader.text_field(entry, "message", where) or "",
-                failing_rows=tuple(rows),
-            )
-        )
-    return tuple(checks)
-
-
-def _read_anomalies(reader: LineageReader, step: Mapping[str, Any], place: str) -> tuple[AnomalyRecord, ...]:
-    raw = step.get("anomalies")
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        reader.expect(child(place, "anomalies"), "an array of anomalies", raw)
-    found = []
-    for index, item in enumerate(raw):
-        where = child(child(place, "anomalies"), index)
-        entry = reader.mapping(item, where)
-        found.append(
-            AnomalyRecord(
-                kind=reader.text_field(entry, "kind", where, required=True) or "",
-                message=reader.text_field(entry, "message", where) or "",
-            )
-        )
-    return tuple(found)
 
 
 def read_span(reader: LineageReader, index: int, raw: Any) -> SpanRecord:

@@ -277,6 +277,14 @@ FORBIDDEN_NAMES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "jobli
                    "UnsafeLoader", "eval", "exec"}  # fmt: skip
 
 
+#: Uses of the names above that are not what the name suggests, each with why it is safe.
+ALLOWED = {
+    # DataFrame.eval: pandas' expression grammar for expression() checks (no calls, no imports,
+    # locals and globals emptied), not the eval builtin
+    ("_pandas_quality.py", "frame.eval"),
+}
+
+
 def test_the_package_source_never_uses_pickle_or_unsafe_loaders() -> None:
     package = Path(odibi_otel.__file__).parent
     found: list[str] = []
@@ -287,6 +295,9 @@ def test_the_package_source_never_uses_pickle_or_unsafe_loaders() -> None:
         tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
         for index, token in enumerate(tokens):
             if token.type == tokenize.NAME and token.string in FORBIDDEN_NAMES:
+                qualified = "".join(t.string for t in tokens[max(0, index - 2) : index + 1])
+                if (path.name, qualified) in ALLOWED:
+                    continue
                 found.append(f"{path.name}:{token.start[0]}: {token.string}")
             # yaml.load(...) is only safe with SafeLoader; the package uses yaml.SafeLoader directly
             if token.string == "load" and index >= 2 and tokens[index - 2].string == "yaml":
