@@ -1,16 +1,19 @@
-"""Real Prometheus-side servers for integration tests: Prometheus, Pushgateway, node_exporter.
+"""Real servers for integration tests: Prometheus, Pushgateway, node_exporter and PostgreSQL.
 
 Each runs as a subprocess on 127.0.0.1 (Debian packages ``prometheus``,
-``prometheus-pushgateway`` and ``prometheus-node-exporter``), is waited for by polling its
+``prometheus-pushgateway``, ``prometheus-node-exporter`` and ``postgresql``), is waited for by polling its
 readiness, and is stopped by :meth:`stop` (fixtures call it in a ``finally``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -150,3 +153,64 @@ class NodeExporter(_Process):
     def exposition(self) -> str:
         """What node_exporter serves to Prometheus."""
         return self.get(f"{self.url}/metrics").decode("utf-8")
+
+
+def _postgres_bin() -> Path | None:
+    """The folder of Debian's PostgreSQL server programs (the newest version installed)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parts[-3]))
+    return found[-1].parent if found else None
+
+
+POSTGRES_BIN = _postgres_bin()
+
+
+class PostgresServer(_Process):
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (``initdb`` into a temp folder, trust auth).
+
+    As root the server runs as the ``postgres`` user (PostgreSQL refuses root); its folder lives
+    directly in the temp directory, which that user can reach. :meth:`stop` removes it.
+    """
+
+    def __init__(self, log: Path) -> None:
+        assert POSTGRES_BIN is not None, "PostgreSQL is not installed (apt-get install postgresql)"
+        self.folder = Path(tempfile.mkdtemp(prefix="odibi-pg-"))
+        self.port = free_port()
+        as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if as_user:
+            shutil.chown(self.folder, "postgres", "postgres")
+        data = self.folder / "data"
+        subprocess.run(
+            [*as_user, str(POSTGRES_BIN / "initdb"), "-D", str(data), "-U", "odibi", "--auth=trust",
+             "--no-sync", "-E", "UTF8"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        super().__init__(
+            [*as_user, str(POSTGRES_BIN / "postgres"), "-D", str(data), "-p", str(self.port),
+             "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.folder}",
+             "-c", "fsync=off", "-c", "max_connections=60"],
+            log,
+        )  # fmt: skip
+        self.url = f"postgresql://odibi@127.0.0.1:{self.port}/postgres"
+        wait_for(self._ready, 30, "PostgreSQL to accept connections")
+
+    def _ready(self) -> bool:
+        self.alive()
+        with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+            pass
+        import psycopg
+
+        try:
+            with psycopg.connect(self.url, connect_timeout=2):
+                return True
+        except psycopg.OperationalError:
+            return False
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)  # fast shutdown: roll back, disconnect, stop
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -221,12 +221,16 @@ class HistoryStore:
             self._migrated = True
 
     def _version(self, cursor: Any) -> int:
+        if self.dialect == "postgresql":
+            self._execute(cursor, "SELECT to_regclass('odibi_schema_version') IS NOT NULL", ())
+            if not cursor.fetchone()[0]:
+                return 0
         try:
             self._execute(cursor, "SELECT MAX(version) FROM odibi_schema_version", ())
         except Exception:
             if self.dialect == "postgresql":
                 raise
-            return 0
+            return 0  # SQLite: no such table yet
         row = cursor.fetchone()
         return int(row[0]) if row and row[0] is not None else 0
 

@@ -55,6 +55,8 @@ class AnomalyRules:
         duration_floor_ms: A duration change smaller than this is never anomalous.
         volume_floor: Relative floor of the volume scale (fraction of the median), so a history
             of identical counts does not flag a one-row change.
+        duration_floor: Relative floor of the duration scale: timings vary by some 10% on a
+            shared machine, so at the default a node must take about 1.5x its usual time.
         fail_on: Kinds that fail the node when found (default: none; findings are signals).
         kinds: Kinds looked for.
     """
@@ -65,6 +67,7 @@ class AnomalyRules:
     null_rate_jump: float = 0.1
     duration_floor_ms: float = 100.0
     volume_floor: float = 0.01
+    duration_floor: float = 0.1
     fail_on: Sequence[str] = ()
     kinds: Sequence[str] = ANOMALY_KINDS
 
@@ -153,7 +156,7 @@ def _duration(facts: NodeFacts, history: list[NodeFacts], rules: AnomalyRules) -
     centre = median(past)
     if abs(facts.duration_ms - centre) < rules.duration_floor_ms:
         return []
-    score = modified_z_score(facts.duration_ms, past, min_scale=centre * 0.01)
+    score = modified_z_score(facts.duration_ms, past, min_scale=centre * rules.duration_floor)
     if abs(score) <= rules.z_threshold:
         return []
     ratio = facts.duration_ms / centre if centre > 0 else math.inf

@@ -117,9 +117,10 @@ def _sparkline(label: str, values: list[float], show: Callable[[float], str]) ->
     for index, value in enumerate(values):
         y = _HEIGHT / 2 if span == 0 else (_HEIGHT - 2) - (value - low) / span * (_HEIGHT - 4)
         coords.append((round(index * step, 2), round(y, 2)))
-    text = show
+    earlier = values[:-1]
     summary = (
-        f"{label}: now {text(values[-1])}; over {len(values) - 1} earlier runs {text(low)} to {text(high)}"
+        f"{label}: now {show(values[-1])}; over {len(earlier)} earlier runs "
+        f"{show(min(earlier))} to {show(max(earlier))}"
     )
     points = " ".join(f"{x:g},{y:g}" for x, y in coords)
     return Sparkline(label=label, points=points, last_x=coords[-1][0], last_y=coords[-1][1], summary=summary)
