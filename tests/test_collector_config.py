@@ -158,6 +158,7 @@ def exposition(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
             pipeline_name="collector_config_check",
         ).execute()
         assert healthy["success"] is True
+        _quality_runs(manager, provider, tmp_path_factory.mktemp("collector-config-history"))
         series: dict[str, set[str]] = {}
         for family in text_string_to_metric_families(manager.generate_latest().decode("utf-8")):
             for sample in family.samples:
@@ -166,6 +167,19 @@ def exposition(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
     finally:
         manager.shutdown()
         provider.shutdown()
+
+
+def _quality_runs(manager: MetricsManager, provider: TracerProvider, folder: Path) -> None:
+    """Check results (pass, warn, fail) and a schema anomaly, so their series exist too."""
+    from odibi_otel.quality import not_null, unique
+
+    checks = [not_null("id"), unique("v", severity="warn"), unique("id", severity="error", name="id_unique")]
+    for frame in (_make(), pd.DataFrame({"id": [1, 1], "v": [2, 2], "new": [0, 0]})):
+        Orchestrator(
+            [Step("load", "ingest", "function", lambda f=frame: f, outputs=["raw"], checks=checks)],
+            metrics_manager=manager, tracer_provider=provider, history=folder / "history.sqlite",
+            pipeline_name="collector_config_quality",
+        ).execute()  # fmt: skip
 
 
 def target_labels() -> set[str]:
@@ -250,6 +264,9 @@ def test_every_metric_in_dashboard_datasources_and_alerts_exists_in_a_real_expos
         "odibi_cache_misses_total",
         "odibi_pipeline_runs_total",
         "odibi_pipeline_last_success_timestamp_seconds",
+        "odibi_checks_total",
+        "odibi_check_failures_total",
+        "odibi_anomalies_total",
     } <= set(used)
 
 
@@ -358,7 +375,45 @@ tests:
       # Pushed batch gauges: a failed run at minute 5, a successful one at minute 20.
       - series: 'odibi_pipeline_last_run_status{job="odibi", pipeline="pushed"}'
         values: '_x4 0x15 1x30'
+      # A batch run's failed error check and its anomaly appear at minute 20, already at 1.
+      - series: 'odibi_check_failures_total{pipeline="p", node="clean", check="unique(id)", severity="error"}'
+        values: '_x20 1x30'
+      - series: 'odibi_check_failures_total{pipeline="p", node="clean", check="has_email", severity="warn"}'
+        values: '0x9 1x40'
+      - series: 'odibi_anomalies_total{pipeline="p", node="load", kind="volume"}'
+        values: '_x20 1x30'
     alert_rule_test:
+      - eval_time: 22m
+        alertname: OdibiCheckFailed
+        exp_alerts:
+          - exp_labels: {severity: critical, pipeline: p, node: clean, check: unique(id)}
+            exp_annotations:
+              summary: Check unique(id) failed on clean of p
+              description: >-
+                The error check unique(id) on the output of node clean in pipeline p failed in
+                the last 15 minutes; the node failed and its downstream nodes were skipped. The
+                run's story lists the failing rows.
+      - eval_time: 45m
+        alertname: OdibiCheckFailed
+        exp_alerts: []
+      - eval_time: 12m
+        alertname: OdibiCheckWarning
+        exp_alerts:
+          - exp_labels: {severity: warning, pipeline: p, node: clean, check: has_email}
+            exp_annotations:
+              summary: Check has_email warned on clean of p
+              description: >-
+                The warn check has_email on the output of node clean in pipeline p did not
+                pass in the last 15 minutes (the run went on).
+      - eval_time: 22m
+        alertname: OdibiAnomalyDetected
+        exp_alerts:
+          - exp_labels: {severity: warning, pipeline: p, node: load, kind: volume}
+            exp_annotations:
+              summary: volume anomaly on load of p
+              description: >-
+                Node load in pipeline p differed from its recent successful runs (volume) in the
+                last 15 minutes; `odibi-otel diff previous latest` shows what changed.
       - eval_time: 10m
         alertname: OdibiPipelineLastRunFailed
         exp_alerts:
