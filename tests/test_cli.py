@@ -155,12 +155,15 @@ def _assert_one_line_error(completed: subprocess.CompletedProcess[str], *fragmen
 
 
 HELP_CASES = {
-    "": ["run", "validate", "story", "lineage", "demo", "--debug", "--version"],
+    "": ["run", "validate", "story", "lineage", "demo", "history", "diff", "--debug", "--version"],
     "run": ["--out", "--workers", "--cache", "--otlp-endpoint", "--otlp-protocol", "--export-timeout",
             "--prometheus-port", "--prometheus-host", "--trace-url", "--var", "--debug", "(repeatable)",
-            "--pushgateway", "--textfile-dir", "--openlineage", "--openlineage-file", "--cache-dir"],
+            "--pushgateway", "--textfile-dir", "--openlineage", "--openlineage-file", "--cache-dir",
+            "--history", "--no-history", "--history-keep"],
     "validate": ["--var", "--strict", "--debug", "(repeatable)"],
-    "story": ["--output", "--title", "--trace-url"],
+    "story": ["--output", "--title", "--trace-url", "--history", "--no-history"],
+    "history": ["--history", "--limit", "--json"],
+    "diff": ["RUN_A", "RUN_B", "--pipeline", "--history", "--json"],
     "lineage": ["--output", "--namespace", "--emit"],
     "demo": ["--out", "--workers", "--cache", "--otlp-endpoint", "--export-timeout", "--prometheus-port"],
 }  # fmt: skip
@@ -448,13 +451,25 @@ def test_workers_and_cache_second_run_reports_cache_hits(first_run: Run) -> None
 
 def test_demo(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    completed = cli("demo", "--out", str(out), cwd=tmp_path)
+    # no ODIBI_HISTORY_URL: the default history, .odibi/history.sqlite in the working directory
+    environment = {k: v for k, v in _environment().items() if k != "ODIBI_HISTORY_URL"}
+    completed = cli("demo", "--out", str(out), cwd=tmp_path, env=environment)
     assert completed.returncode == 0, completed.stderr
     assert "pipeline customer_pipeline: success" in completed.stdout
     for name in ARTIFACTS:
         assert (out / name).is_file(), name
     assert (out / "raw" / "orders.csv").is_file()
     assert json.loads((out / "lineage.json").read_text())["status"] == "success"
+    # the demo's checks: one warn check (customers without an email), the rest pass
+    assert "checks: 7 of 8 passed" in completed.stdout
+    assert "warn  clean_customers: customers_have_email:" in completed.stdout
+    assert f"history    {tmp_path / '.odibi' / 'history.sqlite'}" in completed.stdout
+    assert "First recorded run of this pipeline" in (out / "story.html").read_text()
+    again = cli("demo", "--out", str(out), cwd=tmp_path, env=environment)
+    assert again.returncode == 0, again.stderr
+    assert "Compared with previous run" in (out / "story.html").read_text()
+    listed = cli("history", "--json", cwd=tmp_path, env=environment)
+    assert [run["pipeline"] for run in json.loads(listed.stdout)] == ["customer_pipeline"] * 2
 
 
 # -- on a terminal ----------------------------------------------------------------------------------
