@@ -51,10 +51,12 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
 class _Process:
     """A server subprocess with its log file."""
 
-    def __init__(self, command: Sequence[str], log: Path) -> None:
+    def __init__(self, command: Sequence[str], log: Path, *, user: str | None = None) -> None:
         self.log_path = log
         self.log = open(log, "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(list(command), stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            list(command), stdout=self.log, stderr=subprocess.STDOUT, user=user, group=user
+        )
 
     def alive(self) -> None:
         assert self.process.poll() is None, f"server exited: {self.log_path.read_text(errors='replace')}"
@@ -175,20 +177,21 @@ class PostgresServer(_Process):
         assert POSTGRES_BIN is not None, "PostgreSQL is not installed (apt-get install postgresql)"
         self.folder = Path(tempfile.mkdtemp(prefix="odibi-pg-"))
         self.port = free_port()
-        as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        if as_user:
-            shutil.chown(self.folder, "postgres", "postgres")
+        user = "postgres" if os.geteuid() == 0 else None
+        if user is not None:
+            shutil.chown(self.folder, user, user)
         data = self.folder / "data"
         subprocess.run(
-            [*as_user, str(POSTGRES_BIN / "initdb"), "-D", str(data), "-U", "odibi", "--auth=trust",
+            [str(POSTGRES_BIN / "initdb"), "-D", str(data), "-U", "odibi", "--auth=trust",
              "--no-sync", "-E", "UTF8"],
-            check=True, capture_output=True,
+            check=True, capture_output=True, user=user, group=user, cwd=self.folder,
         )  # fmt: skip
         super().__init__(
-            [*as_user, str(POSTGRES_BIN / "postgres"), "-D", str(data), "-p", str(self.port),
+            [str(POSTGRES_BIN / "postgres"), "-D", str(data), "-p", str(self.port),
              "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.folder}",
              "-c", "fsync=off", "-c", "max_connections=60"],
             log,
+            user=user,
         )  # fmt: skip
         self.url = f"postgresql://odibi@127.0.0.1:{self.port}/postgres"
         wait_for(self._ready, 30, "PostgreSQL to accept connections")
