@@ -6,6 +6,10 @@ no-op hook for every event, and the tracker with samples. The instrumented time 
 flushing both processors (the export work is part of the cost); emptying the file between runs
 is not timed. Run twice: with pandas' default string dtype and with ``object`` string columns.
 
+A third variant adds the run history (docs/history.md) to everything-on, default string dtype: a
+column profile of every node's output, anomaly detection against the earlier runs and one SQLite
+transaction per run, all inside the timed run.
+
 Judged: the median of the paired ratios, and, as a cross-check that noise on a shared machine
 cannot pass (or fail) on its own, the fastest instrumented run over the fastest bare run. Full
 mode uses at least 25 pairs here: the effect to resolve (1%) is smaller than a single run's
@@ -75,11 +79,16 @@ def run(settings: Settings) -> CaseResult:
     folder = data_folder(settings)
     rounds = settings.pairs if settings.quick else max(settings.pairs, MIN_PAIRS)
     result.facts["pairs per variant"] = rounds
-    for strings in ("default", "object"):
-        telemetry = Telemetry(settings.workdir / f"case1-{strings}.otlp.jsonl")
-        out_bare = settings.workdir / f"case1-{strings}-bare.parquet"
-        out_odibi = settings.workdir / f"case1-{strings}-odibi.parquet"
-        orchestrator = everything_on(pipeline.steps(folder, strings, out_odibi), telemetry)
+    for strings, with_history in (("default", False), ("object", False), ("default", True)):
+        variant = f"{strings}-history" if with_history else strings
+        telemetry = Telemetry(settings.workdir / f"case1-{variant}.otlp.jsonl")
+        out_bare = settings.workdir / f"case1-{variant}-bare.parquet"
+        out_odibi = settings.workdir / f"case1-{variant}-odibi.parquet"
+        history = None
+        if with_history:  # a fresh SQLite history: each run profiles, compares and writes a record
+            (settings.workdir / "case1-history.sqlite").unlink(missing_ok=True)
+            history = settings.workdir / "case1-history.sqlite"
+        orchestrator = everything_on(pipeline.steps(folder, strings, out_odibi), telemetry, history=history)
 
         def bare(strings: str = strings, out: Path = out_bare) -> Any:
             return pipeline.run_bare(folder, strings, out)
@@ -115,6 +124,8 @@ def run(settings: Settings) -> CaseResult:
         times = interleaved({"bare": bare, "odibi": (instrumented, telemetry.reset)}, rounds)
         telemetry.shutdown()
         label = "pandas default str dtype" if strings == "default" else "object string columns"
+        if with_history:
+            label += ", run history on (SQLite)"
         bare_ms = sorted(times["bare"].wall)[len(times["bare"].wall) // 2] * 1000
         result.add(
             Measurement(

@@ -326,12 +326,15 @@ def everything_on(
     tracker: bool = True,
     pipeline_name: str = "benchmark",
     metrics_manager: Any | None = None,
+    history: Any | None = None,
 ) -> Any:
-    """An Orchestrator with spans (file export), metrics, a no-op hook per event, and the tracker."""
+    """An Orchestrator with spans (file export), metrics, a no-op hook per event, and the tracker
+    (and with ``history``, a run history: profiles, anomaly detection, one SQL write per run)."""
     from odibi_otel import MetricsManager, Orchestrator
 
     return Orchestrator(
         steps,
+        history=history if history is not None else False,
         enable_tracker=tracker,
         metrics_manager=metrics_manager if metrics_manager is not None else MetricsManager(),
         event_bus=noop_event_bus(),

@@ -7,6 +7,7 @@ counts of every column (vectorized) and everything else from an evenly spaced sa
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from odibi_otel.engines._pandas_describe import column_label, frame_schema
+from odibi_otel.engines._pandas_size import column_arrays
 from odibi_otel.quality.checks import (
     MAX_FAILING_ROWS,
     STATUS_FAIL,
@@ -46,36 +48,53 @@ def evaluate_check(check: Check, frame: pd.DataFrame, inputs: Mapping[str, Any])
 
 
 def profile_frame(frame: pd.DataFrame, sample_rows: int) -> FrameProfile:
-    """Schema, null fraction of every column, and from a sample: numeric min/max/mean, distinct count."""
+    """Schema, null fraction of every column, and from a sample: numeric min/max/mean, distinct count.
+
+    Works on the stored column arrays: a null count is free for Arrow-backed columns (their
+    ``null_count``) and for integer and boolean numpy columns (they hold none), one vectorized pass
+    otherwise; everything else reads an evenly spaced slice of at most ``sample_rows`` rows.
+    """
     rows = len(frame)
     schema = frame_schema(frame)
-    nulls = frame.isna().sum().to_numpy() if rows else np.zeros(frame.shape[1])
-    step = max(1, -(-rows // sample_rows)) if sample_rows > 0 else 1
-    sample = frame.iloc[::step] if step > 1 else frame
+    step = max(1, -(-rows // sample_rows)) if sample_rows > 0 and rows else 1
     columns: dict[str, ColumnProfile] = {}
-    for index, label in enumerate(schema):
-        series = sample.iloc[:, index]
-        profile: ColumnProfile = {"null_fraction": float(nulls[index]) / rows if rows else 0.0}
-        profile.update(_column_stats(series))
+    for label, array in zip(schema, column_arrays(frame), strict=True):
+        profile: ColumnProfile = {"null_fraction": _null_count(array) / rows if rows else 0.0}
+        with contextlib.suppress(TypeError, ValueError):  # mixed object columns: no stats, not wrong ones
+            profile.update(_column_stats(array[::step] if step > 1 else array))
         columns[label] = profile
-    return FrameProfile(rows=rows, schema=schema, columns=columns, sampled_rows=len(sample))
+    return FrameProfile(rows=rows, schema=schema, columns=columns, sampled_rows=-(-rows // step))
 
 
-def _column_stats(series: pd.Series) -> ColumnProfile:
+def _null_count(array: Any) -> int:
+    if isinstance(array, np.ndarray):
+        if array.dtype.kind in "iub":
+            return 0
+        if array.dtype.kind == "f":
+            return int(np.isnan(array).sum())
+        if array.dtype.kind in "mM":
+            return int(np.isnat(array).sum())
+    arrow = getattr(array, "_pa_array", None)  # pandas' Arrow-backed arrays (str, ArrowDtype)
+    if arrow is not None:
+        return int(arrow.null_count)
+    return int(pd.isna(array).sum())
+
+
+def _column_stats(array: Any) -> ColumnProfile:
     stats: ColumnProfile = {}
-    try:
-        if pd.api.types.is_bool_dtype(series.dtype):
-            return stats
-        if pd.api.types.is_numeric_dtype(series.dtype):
-            values = series.dropna()
-            if len(values):
-                stats["min"] = float(values.min())
-                stats["max"] = float(values.max())
-                stats["mean"] = float(values.mean())
-        elif pd.api.types.is_string_dtype(series.dtype) or series.dtype == object:
-            stats["distinct_estimate"] = int(series.nunique(dropna=True))
-    except (TypeError, ValueError):  # mixed object columns: no stats rather than a wrong one
-        return {}
+    dtype = array.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return stats
+    if pd.api.types.is_numeric_dtype(dtype):
+        values = np.asarray(array, dtype="float64") if not isinstance(array, np.ndarray) else array
+        if values.dtype.kind == "f":
+            values = values[~np.isnan(values)]
+        if len(values):
+            stats["min"] = float(values.min())
+            stats["max"] = float(values.max())
+            stats["mean"] = float(values.mean())
+    elif pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
+        stats["distinct_estimate"] = int(pd.unique(array[~pd.isna(array)]).size) if len(array) else 0
     return stats
 
 

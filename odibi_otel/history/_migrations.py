@@ -43,6 +43,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "ALTER TABLE odibi_nodes ADD COLUMN profile_json TEXT",
         "ALTER TABLE odibi_nodes ADD COLUMN checks_json TEXT",
         "ALTER TABLE odibi_nodes ADD COLUMN anomalies_json TEXT",
+        # null fraction per column, apart from the profile: what the baselines read every run
+        "ALTER TABLE odibi_nodes ADD COLUMN nulls_json TEXT",
         "ALTER TABLE odibi_runs ADD COLUMN host TEXT",
     ),
 )

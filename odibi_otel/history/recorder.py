@@ -17,7 +17,7 @@ from typing import Any
 
 from odibi_otel.history.records import NodeRecord, RunRecord
 from odibi_otel.history.store import DEFAULT_KEEP, HistoryStore, open_history
-from odibi_otel.quality.anomalies import AnomalyRules, NodeBaseline
+from odibi_otel.quality.anomalies import AnomalyRules, NodeBaseline, NodeFacts
 from odibi_otel.quality.profile import DEFAULT_PROFILE_SAMPLE_ROWS
 
 __all__ = ["HISTORY_URL_ENV", "HistoryConfig", "HistoryRun", "history_config"]
@@ -77,7 +77,7 @@ class HistoryRun:
         self._nodes: dict[str, NodeRecord] = {}
         #: Whether the store answered when the run started (the story says so when it did not).
         self.reachable = True
-        self._baselines: dict[str, list[NodeRecord]] = {}
+        self._baselines: dict[str, list[NodeFacts]] = {}
         self.last_success: float | None = None
         try:
             self._baselines = config.store.baselines(pipeline, config.rules.window)
@@ -92,7 +92,7 @@ class HistoryRun:
 
     def baseline(self, node: str) -> NodeBaseline:
         """The node's recent successful runs, newest first (empty without history)."""
-        return NodeBaseline(tuple(record.facts() for record in self._baselines.get(node, ())))
+        return NodeBaseline(tuple(self._baselines.get(node, ())))
 
     def node_finished(self, record: NodeRecord) -> None:
         """Keep ``record`` for the run's write (thread-safe: nodes end on worker threads)."""

@@ -18,8 +18,18 @@ from urllib.parse import unquote, urlsplit
 
 from odibi_otel.errors import OdibiError
 from odibi_otel.history._migrations import MIGRATIONS, SCHEMA_VERSION
-from odibi_otel.history._rows import NODE_COLUMNS, RUN_COLUMNS, node_from_row, node_row, run_from_row, run_row
+from odibi_otel.history._rows import (
+    BASELINE_QUERY,
+    NODE_COLUMNS,
+    RUN_COLUMNS,
+    facts_from_row,
+    node_from_row,
+    node_row,
+    run_from_row,
+    run_row,
+)
 from odibi_otel.history.records import NodeRecord, RunRecord
+from odibi_otel.quality.anomalies import NodeFacts
 
 __all__ = [
     "DEFAULT_KEEP",
@@ -67,13 +77,13 @@ class HistoryStore:
             self._execute(cursor, "DELETE FROM odibi_runs WHERE run_id = ?", (run.run_id,))
             self._execute(
                 cursor,
-                f"INSERT INTO odibi_runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO odibi_runs ({RUN_COLUMNS}) VALUES ({_marks(RUN_COLUMNS)})",
                 run_row(run),
             )
             for position, node in enumerate(run.nodes):
                 self._execute(
                     cursor,
-                    f"INSERT INTO odibi_nodes ({NODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO odibi_nodes ({NODE_COLUMNS}) VALUES ({_marks(NODE_COLUMNS)})",
                     node_row(run.run_id, position, node),
                 )
             self._prune(cursor, run.pipeline, keep)
@@ -149,17 +159,18 @@ class HistoryStore:
             nodes = self._nodes(cursor, [rows[0][0]])
         return run_from_row(rows[0], nodes.get(rows[0][0], []))
 
-    def baselines(self, pipeline: str, window: int) -> dict[str, list[NodeRecord]]:
-        """Per node, its records from the pipeline's last ``window`` successful runs, newest first.
+    def baselines(self, pipeline: str, window: int) -> dict[str, list[NodeFacts]]:
+        """Per node, its figures in the pipeline's last ``window`` successful runs, newest first.
 
         A node that failed inside an otherwise successful run is left out of its baseline.
         """
-        runs = self.runs(pipeline, limit=window, status="success")
-        baselines: dict[str, list[NodeRecord]] = {}
-        for run in runs:
-            for node in run.nodes:
-                if node.status == "success":
-                    baselines.setdefault(node.node, []).append(node)
+        self.migrate()
+        baselines: dict[str, list[NodeFacts]] = {}
+        with self._read() as cursor:
+            self._execute(cursor, BASELINE_QUERY, (pipeline, int(window)))
+            for row in cursor.fetchall():
+                node, facts = facts_from_row(row)
+                baselines.setdefault(node, []).append(facts)
         return baselines
 
     def last_success(self, pipeline: str) -> float | None:
@@ -278,6 +289,11 @@ class HistoryStore:
 
     def __repr__(self) -> str:
         return f"HistoryStore({self.url!r})"
+
+
+def _marks(columns: str) -> str:
+    """One ``?`` placeholder per column of a comma-separated column list."""
+    return ", ".join("?" for _ in columns.split(","))
 
 
 def _connect(dialect: str, target: str) -> Any:

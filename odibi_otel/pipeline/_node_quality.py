@@ -44,6 +44,18 @@ class QualityContext:
     logger_provider: Any | None = None
     history: HistoryRun | None = None
     _logger: Any = field(default=None, init=False, repr=False)
+    # id(frame) -> (frame, profile): a write step writes the frame its producer output, profiled
+    # once per run; holding the frame keeps its id from being reused by another one
+    _profiles: dict[int, tuple[Any, FrameProfile]] = field(default_factory=dict, init=False, repr=False)
+
+    def profile(self, engine: Engine, frame: Any, sample_rows: int) -> FrameProfile:
+        """``frame``'s profile, computed once per run."""
+        known = self._profiles.get(id(frame))
+        if known is not None and known[0] is frame:
+            return known[1]
+        profile = engine.profile(frame, sample_rows)
+        self._profiles[id(frame)] = (frame, profile)
+        return profile
 
     def logger(self) -> Any | None:
         """The OTel logger of the log-based events, or ``None`` when nobody receives them."""
@@ -102,7 +114,7 @@ def assess_node(
     history = quality.history
     if history is not None and frames:
         sample_rows = history.config.profile_sample_rows
-        found.profile = call_safely("history profile", _profile, engine, frames, sample_rows)
+        found.profile = call_safely("history profile", _profile, quality, engine, frames, sample_rows)
         if found.profile is not None and history.reachable:
             facts = NodeFacts(rows_out, duration_ms, found.profile.schema, found.profile.null_fractions())
             anomalies = call_safely(
@@ -179,9 +191,11 @@ def _inputs_by_name(step: Step, inputs: Sequence[Any]) -> dict[str, Any]:
     return by_name
 
 
-def _profile(engine: Engine, frames: Mapping[str, Any], sample_rows: int) -> FrameProfile:
+def _profile(
+    quality: QualityContext, engine: Engine, frames: Mapping[str, Any], sample_rows: int
+) -> FrameProfile:
     """One profile over the node's frames; with several, columns are named ``key.column``."""
-    profiles = {key: engine.profile(frame, sample_rows) for key, frame in frames.items()}
+    profiles = {key: quality.profile(engine, frame, sample_rows) for key, frame in frames.items()}
     if len(profiles) == 1:
         return next(iter(profiles.values()))
     return FrameProfile(
