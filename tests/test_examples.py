@@ -27,6 +27,15 @@ EXAMPLES = ROOT / "examples"
 
 #: script (relative to examples/) -> lines (or line fragments) it must print, in this order.
 EXPECTED: dict[str, list[str]] = {
+    "checks_and_history.py": [
+        "day 1: success, checks 2 of 3 passed",
+        "day 7: success, checks 2 of 3 passed",
+        "day 8: success, checks 2 of 3 passed",
+        "anomaly on load_orders: schema: schema differs from the last successful run: removed email",
+        "anomaly on load_orders: volume: 486 rows out, fewer than the usual 1,002",
+        "anomaly on store_orders: schema: ",
+        "8 runs in history.sqlite; story: story.html",
+    ],
     "openlineage_events.py": [
         "12 OpenLineage events in",
         "COMPLETE sales.read_orders    orders.csv -> orders",
@@ -140,6 +149,7 @@ EXPECTED: dict[str, list[str]] = {
 
 #: Files each script leaves in its working directory (its default output folder).
 ARTIFACTS: dict[str, list[str]] = {
+    "checks_and_history.py": ["history.sqlite", "story.html", "lineage.json", "orders.parquet"],
     "openlineage_events.py": ["openlineage.jsonl", "gross.parquet"],
     "seed_complete_observability.py": [
         "story.html", "lineage.json", "metrics.json", "metrics_prometheus.txt",
