@@ -293,6 +293,8 @@ def test_cli_records_by_default_and_lists_runs(cli_runs: Path, capsys: pytest.Ca
     assert [len(run["nodes"]) for run in runs] == [2, 2, 2]
     assert [run["checks_failed"] for run in runs] == [1, 0, 0]  # the newest run has an empty email
     assert runs[0]["nodes"][0]["profile"]["email"]["null_fraction"] == 0.5
+    assert runs[0]["nodes"][0]["profile"]["email"]["distinct_estimate"] == 1  # computed beside the run
+    assert runs[0]["nodes"][0]["profile"]["id"] == {"null_fraction": 0.0, "min": 0.0, "max": 1.0, "mean": 0.5}
 
 
 def test_cli_diff_latest_against_previous(cli_runs: Path, capsys: pytest.CaptureFixture[str]) -> None:

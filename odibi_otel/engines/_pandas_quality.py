@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,10 @@ from odibi_otel.quality.checks import (
 )
 from odibi_otel.quality.profile import ColumnProfile, FrameProfile
 
-__all__ = ["evaluate_check", "profile_frame"]
+__all__ = ["DISTINCT_SAMPLE_ROWS", "evaluate_check", "profile_frame"]
+
+#: Rows a text column's distinct count is estimated from.
+DISTINCT_SAMPLE_ROWS: Final = 10_000
 
 
 def evaluate_check(check: Check, frame: pd.DataFrame, inputs: Mapping[str, Any]) -> CheckResult:
@@ -47,21 +50,24 @@ def evaluate_check(check: Check, frame: pd.DataFrame, inputs: Mapping[str, Any])
     return CheckResult(check.name, check.kind, check.severity, status, failing, message, rows)
 
 
-def profile_frame(frame: pd.DataFrame, sample_rows: int) -> FrameProfile:
+def profile_frame(frame: pd.DataFrame, sample_rows: int, *, statistics: bool = True) -> FrameProfile:
     """Schema, null fraction of every column, and from a sample: numeric min/max/mean, distinct count.
 
     Works on the stored column arrays: a null count is free for Arrow-backed columns (their
     ``null_count``) and for integer and boolean numpy columns (they hold none), one vectorized pass
     otherwise; everything else reads an evenly spaced slice of at most ``sample_rows`` rows.
+    ``statistics=False`` stops at the schema and the null fractions.
     """
     rows = len(frame)
     schema = frame_schema(frame)
     step = max(1, -(-rows // sample_rows)) if sample_rows > 0 and rows else 1
     columns: dict[str, ColumnProfile] = {}
     for label, array in zip(schema, column_arrays(frame), strict=True):
-        profile: ColumnProfile = {"null_fraction": _null_count(array) / rows if rows else 0.0}
-        with contextlib.suppress(TypeError, ValueError):  # mixed object columns: no stats, not wrong ones
-            profile.update(_column_stats(array[::step] if step > 1 else array))
+        nulls = _null_count(array)
+        profile: ColumnProfile = {"null_fraction": nulls / rows if rows else 0.0}
+        if statistics:
+            with contextlib.suppress(TypeError, ValueError):  # mixed object columns: no stats
+                profile.update(_column_stats(array, step, rows - nulls))
         columns[label] = profile
     return FrameProfile(rows=rows, schema=schema, columns=columns, sampled_rows=-(-rows // step))
 
@@ -80,12 +86,14 @@ def _null_count(array: Any) -> int:
     return int(pd.isna(array).sum())
 
 
-def _column_stats(array: Any) -> ColumnProfile:
+def _column_stats(array: Any, step: int, present: int) -> ColumnProfile:
+    """min/max/mean of a numeric column from every ``step``-th value; a text column's distinct count."""
     stats: ColumnProfile = {}
     dtype = array.dtype
     if pd.api.types.is_bool_dtype(dtype):
         return stats
     if pd.api.types.is_numeric_dtype(dtype):
+        array = array[::step] if step > 1 else array
         values = np.asarray(array, dtype="float64") if not isinstance(array, np.ndarray) else array
         if values.dtype.kind == "f":
             values = values[~np.isnan(values)]
@@ -94,8 +102,51 @@ def _column_stats(array: Any) -> ColumnProfile:
             stats["max"] = float(values.max())
             stats["mean"] = float(values.mean())
     elif pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
-        stats["distinct_estimate"] = int(pd.unique(array[~pd.isna(array)]).size) if len(array) else 0
+        stats["distinct_estimate"] = _distinct_estimate(array, present)
     return stats
+
+
+def _value_counts(array: Any) -> np.ndarray:
+    """How often each distinct non-null value occurs in a uniform sample of the column (sorted rows
+    keep the reads in order); pyarrow's own kernels for Arrow-backed text, unsorted."""
+    rows = None
+    if len(array) > DISTINCT_SAMPLE_ROWS:
+        rows = np.sort(np.random.default_rng(0).integers(0, len(array), DISTINCT_SAMPLE_ROWS))
+    arrow = getattr(array, "_pa_array", None)
+    if arrow is not None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        sample = arrow.take(pa.array(rows)) if rows is not None else arrow
+        found = pc.value_counts(sample.drop_null())
+        return np.asarray(found.field("counts"), dtype=np.int64)
+    sample = array.take(rows) if rows is not None else array
+    return np.asarray(pd.Series(sample).value_counts(dropna=True, sort=False).to_numpy(), dtype=np.int64)
+
+
+def _distinct_estimate(array: Any, present: int) -> int:
+    """Distinct non-null values, estimated from :data:`DISTINCT_SAMPLE_ROWS` random rows.
+
+    Hashing every text value costs far more than the rest of a profile, so the count is estimated
+    with Shlosser's estimator from a uniform sample (fixed seed; random rather than evenly spaced
+    rows, which alias with periodic data): ``d + f1 * sum((1-q)^i f_i) / sum(i q (1-q)^(i-1) f_i)``
+    where ``d`` values were seen in the sample, ``f_i`` of them ``i`` times, ``q`` the sampled
+    fraction. Exact when the column is no longer than the sample; right for all-unique columns
+    and for a few categories.
+    """
+    if present == 0:
+        return 0
+    counts = _value_counts(array)
+    seen, sampled = len(counts), int(counts.sum())
+    if sampled == 0 or sampled >= present:
+        return seen
+    q = sampled / present
+    frequency = np.bincount(counts)  # frequency[i]: values seen i times
+    times = np.arange(len(frequency))
+    numerator = float(((1 - q) ** times * frequency)[1:].sum())
+    denominator = float((times * q * (1 - q) ** (times - 1) * frequency)[1:].sum())
+    estimate = seen + frequency[1] * numerator / denominator if denominator > 0 else seen
+    return int(min(present, round(estimate)))
 
 
 def _records(frame: pd.DataFrame) -> tuple[dict[str, Any], ...]:

@@ -111,8 +111,11 @@ class Engine(Protocol):
         Never raises for a check that cannot run: the result fails with the reason.
         """
 
-    def profile(self, frame: Any, sample_rows: int) -> FrameProfile:
-        """Schema, null fractions and (from at most ``sample_rows`` rows) column statistics."""
+    def profile(self, frame: Any, sample_rows: int, *, statistics: bool = True) -> FrameProfile:
+        """Schema, null fractions and (from at most ``sample_rows`` rows) column statistics.
+
+        ``statistics=False``: the schema and null fractions only (what anomaly detection reads).
+        """
 
 
 def get_engine(name: str) -> Engine:

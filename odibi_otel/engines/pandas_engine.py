@@ -67,9 +67,9 @@ class PandasEngine:
         """Vectorized over the whole frame; see :mod:`odibi_otel.engines._pandas_quality`."""
         return evaluate_check(check, frame, inputs)
 
-    def profile(self, frame: pd.DataFrame, sample_rows: int) -> FrameProfile:
+    def profile(self, frame: pd.DataFrame, sample_rows: int, *, statistics: bool = True) -> FrameProfile:
         """Null fractions from every row, the rest from an evenly spaced sample."""
-        return profile_frame(frame, sample_rows)
+        return profile_frame(frame, sample_rows, statistics=statistics)
 
 
 #: The pandas engine instance (it keeps no state).

@@ -8,17 +8,19 @@ full never breaks the run: each failure is one warning naming the store, and the
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 from odibi_otel.history.records import NodeRecord, RunRecord
 from odibi_otel.history.store import DEFAULT_KEEP, HistoryStore, open_history
 from odibi_otel.quality.anomalies import AnomalyRules, NodeBaseline, NodeFacts
-from odibi_otel.quality.profile import DEFAULT_PROFILE_SAMPLE_ROWS
+from odibi_otel.quality.profile import DEFAULT_PROFILE_SAMPLE_ROWS, FrameProfile
 
 __all__ = ["HISTORY_URL_ENV", "HistoryConfig", "HistoryRun", "history_config"]
 
@@ -26,6 +28,9 @@ __all__ = ["HISTORY_URL_ENV", "HistoryConfig", "HistoryRun", "history_config"]
 HISTORY_URL_ENV = "ODIBI_HISTORY_URL"
 
 _logger = logging.getLogger("odibi_otel.history")
+
+#: Seconds a run's end waits for a node's column statistics before recording the node without them.
+STATISTICS_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,7 @@ class HistoryRun:
         self.engine = engine
         self._lock = threading.Lock()
         self._nodes: dict[str, NodeRecord] = {}
+        self._statistics: dict[str, Future[FrameProfile]] = {}
         #: Whether the store answered when the run started (the story says so when it did not).
         self.reachable = True
         self._baselines: dict[str, list[NodeFacts]] = {}
@@ -94,17 +100,25 @@ class HistoryRun:
         """The node's recent successful runs, newest first (empty without history)."""
         return NodeBaseline(tuple(self._baselines.get(node, ())))
 
-    def node_finished(self, record: NodeRecord) -> None:
-        """Keep ``record`` for the run's write (thread-safe: nodes end on worker threads)."""
+    def node_finished(self, record: NodeRecord, statistics: Future[FrameProfile] | None = None) -> None:
+        """Keep ``record`` for the run's write (thread-safe: nodes end on worker threads).
+
+        ``statistics``: the node's full column profile, still being computed; the write waits for
+        it (up to :data:`STATISTICS_TIMEOUT_S`) and keeps the null fractions alone if it fails.
+        """
         with self._lock:
             self._nodes[record.node] = record
+            if statistics is not None:
+                self._statistics[record.node] = statistics
 
     def finish(
         self, status: str, started_at: float, ended_at: float, trace_id: str | None, order: list[str]
     ) -> bool:
         """Write the run (nodes in ``order``; those that never ran as ``skipped``); ``False`` if it failed."""
         with self._lock:
-            nodes = tuple(self._nodes.get(name) or NodeRecord(name, "skipped") for name in order)
+            nodes = tuple(
+                self._complete(self._nodes.get(name) or NodeRecord(name, "skipped")) for name in order
+            )
         record = RunRecord(
             run_id=self.run_id,
             pipeline=self.pipeline,
@@ -128,3 +142,17 @@ class HistoryRun:
             )
             return False
         return True
+
+    def _complete(self, record: NodeRecord) -> NodeRecord:
+        """``record`` with its full column profile, once its statistics are computed."""
+        statistics = self._statistics.get(record.node)
+        if statistics is None:
+            return record
+        try:
+            profile = statistics.result(timeout=STATISTICS_TIMEOUT_S)
+        except Exception as exc:
+            _logger.warning("odibi_otel: column statistics of %s not recorded: %s", record.node, exc)
+            return record
+        return dataclasses.replace(
+            record, profile={column: dict(values) for column, values in profile.columns.items()}
+        )

@@ -253,7 +253,7 @@ def _quality_after_end(
         checks=tuple(result.as_dict() for result in found.checks) if found is not None else (),
         anomalies=tuple(anomaly.as_dict() for anomaly in found.anomalies) if found is not None else (),
     )
-    quality.history.node_finished(record)
+    quality.history.node_finished(record, found.statistics if found is not None else None)
 
 
 def _end_span(

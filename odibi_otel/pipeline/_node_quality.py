@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,18 +46,41 @@ class QualityContext:
     logger_provider: Any | None = None
     history: HistoryRun | None = None
     _logger: Any = field(default=None, init=False, repr=False)
-    # id(frame) -> (frame, profile): a write step writes the frame its producer output, profiled
-    # once per run; holding the frame keeps its id from being reused by another one
-    _profiles: dict[int, tuple[Any, FrameProfile]] = field(default_factory=dict, init=False, repr=False)
+    # (id(frame), statistics) -> (frame, profile): a write step writes the frame its producer
+    # output, profiled once per run; holding the frame keeps its id from being reused
+    _profiles: dict[tuple[int, bool], tuple[Any, FrameProfile]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _statistics: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
-    def profile(self, engine: Engine, frame: Any, sample_rows: int) -> FrameProfile:
+    def profile(self, engine: Engine, frame: Any, sample_rows: int, statistics: bool) -> FrameProfile:
         """``frame``'s profile, computed once per run."""
-        known = self._profiles.get(id(frame))
+        key = (id(frame), statistics)
+        with self._lock:
+            known = self._profiles.get(key)
         if known is not None and known[0] is frame:
             return known[1]
-        profile = engine.profile(frame, sample_rows)
-        self._profiles[id(frame)] = (frame, profile)
+        profile = engine.profile(frame, sample_rows, statistics=statistics)
+        with self._lock:
+            self._profiles[key] = (frame, profile)
         return profile
+
+    def in_background(self, work: Callable[[], FrameProfile]) -> Future[FrameProfile]:
+        """Run ``work`` on the run's profiling thread (the column statistics the history keeps
+        are not needed before the run ends: they are computed beside the next nodes)."""
+        with self._lock:
+            if self._statistics is None:
+                self._statistics = ThreadPoolExecutor(1, thread_name_prefix="odibi-profile")
+            return self._statistics.submit(work)
+
+    def close(self) -> None:
+        """Release the profiling thread (the run's history record has waited for its work)."""
+        with self._lock:
+            pool, self._statistics = self._statistics, None
+            self._profiles.clear()
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def logger(self) -> Any | None:
         """The OTel logger of the log-based events, or ``None`` when nobody receives them."""
@@ -79,6 +104,8 @@ class NodeQuality:
     checks: list[CheckResult] = field(default_factory=list)
     anomalies: list[Anomaly] = field(default_factory=list)
     profile: FrameProfile | None = None
+    #: The full profile (with column statistics), computed on the run's profiling thread.
+    statistics: Future[FrameProfile] | None = None
     error: Exception | None = None
 
 
@@ -114,7 +141,8 @@ def assess_node(
     history = quality.history
     if history is not None and frames:
         sample_rows = history.config.profile_sample_rows
-        found.profile = call_safely("history profile", _profile, quality, engine, frames, sample_rows)
+        found.profile = call_safely("history profile", _profile, quality, engine, frames, sample_rows, False)
+        found.statistics = quality.in_background(lambda: _profile(quality, engine, frames, sample_rows, True))
         if found.profile is not None and history.reachable:
             facts = NodeFacts(rows_out, duration_ms, found.profile.schema, found.profile.null_fractions())
             anomalies = call_safely(
@@ -192,10 +220,10 @@ def _inputs_by_name(step: Step, inputs: Sequence[Any]) -> dict[str, Any]:
 
 
 def _profile(
-    quality: QualityContext, engine: Engine, frames: Mapping[str, Any], sample_rows: int
+    quality: QualityContext, engine: Engine, frames: Mapping[str, Any], sample_rows: int, statistics: bool
 ) -> FrameProfile:
     """One profile over the node's frames; with several, columns are named ``key.column``."""
-    profiles = {key: quality.profile(engine, frame, sample_rows) for key, frame in frames.items()}
+    profiles = {key: quality.profile(engine, frame, sample_rows, statistics) for key, frame in frames.items()}
     if len(profiles) == 1:
         return next(iter(profiles.values()))
     return FrameProfile(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
+
+from opentelemetry import trace
 
 from odibi_otel.history.recorder import HistoryConfig, HistoryRun
 from odibi_otel.lineage.config import TrackerConfig
@@ -12,7 +14,7 @@ from odibi_otel.otel._providers import resolve_logger_provider
 from odibi_otel.pipeline._node_execution import NodePlan
 from odibi_otel.pipeline._node_quality import QualityContext
 
-__all__ = ["quality_context", "start_history"]
+__all__ = ["finish_quality", "quality_context", "start_history"]
 
 
 def start_history(
@@ -45,3 +47,19 @@ def quality_context(
         logger_provider=resolve_logger_provider(logger_provider),
         history=history,
     )
+
+
+def finish_quality(
+    quality: QualityContext | None,
+    history: HistoryRun | None,
+    status: str,
+    span: trace.Span,
+    times_ns: tuple[int, int],
+    order: Sequence[str],
+) -> None:
+    """At the run's end: record it in the history (nodes in ``order``), release the profiling thread."""
+    if history is not None:
+        trace_id = trace.format_trace_id(span.get_span_context().trace_id)
+        history.finish(status, times_ns[0] / 1e9, times_ns[1] / 1e9, trace_id, list(order))
+    if quality is not None:
+        quality.close()

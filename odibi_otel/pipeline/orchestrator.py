@@ -39,7 +39,7 @@ from odibi_otel.pipeline._run_outcome import (
     pipeline_end_attributes,
     pipeline_error_message,
 )
-from odibi_otel.pipeline._run_quality import quality_context, start_history
+from odibi_otel.pipeline._run_quality import finish_quality, quality_context, start_history
 from odibi_otel.pipeline.cache import NodeCache
 from odibi_otel.pipeline.dag import Dag, build_dag
 from odibi_otel.pipeline.result import ExecutionResult
@@ -253,10 +253,8 @@ class _Run:
         span.end(end_time=end_ns)
         attributes.update(end_attributes)
         notify_end(listeners, "pipeline", span, span_name, attributes, (), status, start_ns, end_ns)
-        if history is not None:
-            trace_id = trace.format_trace_id(span.get_span_context().trace_id)
-            status_text = str(end_attributes[semconv.PIPELINE_STATUS])
-            history.finish(status_text, start_ns / 1e9, end_ns / 1e9, trace_id, list(self.dag.order))
+        status_text = str(end_attributes[semconv.PIPELINE_STATUS])
+        finish_quality(run.quality, history, status_text, span, (start_ns, end_ns), self.dag.order)
         wait_for_hooks = getattr(orchestrator.event_bus, "wait_for_async", None)
         pending: list[str] = []
         if callable(wait_for_hooks):  # an interrupted run does not wait for slow hooks
