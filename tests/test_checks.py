@@ -377,7 +377,9 @@ def test_custom_check_references_resolve_from_the_pipeline_folder(tmp_path: Path
     (tmp_path / "p.yaml").write_text(
         (tmp_path / "p.yaml").read_text().replace("rules:positive", "rules:positiv")
     )
-    with pytest.raises(
-        FunctionReferenceError, match=r"field 'checks #1' is 'rules:positiv'.*did you mean 'positive'"
-    ):
-        Orchestrator(load_pipeline(tmp_path / "p.yaml").steps)
+    with pytest.raises(FunctionReferenceError) as caught:  # when the file is loaded, before any run
+        load_pipeline(tmp_path / "p.yaml")
+    assert str(caught.value).startswith(
+        f"{tmp_path / 'p.yaml'}:3: step 'a': field 'checks #1' is 'rules:positiv'"
+    )
+    assert "did you mean 'positive'" in str(caught.value)

@@ -17,7 +17,7 @@ from odibi_otel.pipeline.cache import static_key_part
 from odibi_otel.pipeline.step import Step
 from odibi_otel.quality.checks import Check
 
-__all__ = ["plan_node"]
+__all__ = ["plan_node", "prepare_checks"]
 
 
 def plan_node(step: Step, pipeline_name: str, cacheable: bool, engine: Engine) -> NodePlan:
@@ -44,9 +44,21 @@ def plan_node(step: Step, pipeline_name: str, cacheable: bool, engine: Engine) -
         span_name=semconv.NODE_SPAN_PREFIX + step.name,
         attributes=attributes,
         cache_key_part=static_key_part(step, function) if cacheable else None,
-        checks=tuple(
-            _prepared_check(step, number, check, known_columns) for number, check in enumerate(step.checks, 1)
-        ),
+        checks=prepare_checks(step, known_columns),
+    )
+
+
+def prepare_checks(step: Step, known_columns: list[str] | None) -> tuple[Check, ...]:
+    """``step``'s checks ready to run: custom references imported, columns checked where known.
+
+    ``known_columns``: the output columns when they are known before the run (a ``sql`` step
+    whose ``SELECT`` lists them), else ``None``.
+
+    Raises:
+        StepFieldError: naming the step, ``checks``, the check's number and name.
+    """
+    return tuple(
+        _prepared_check(step, number, check, known_columns) for number, check in enumerate(step.checks, 1)
     )
 
 

@@ -1,11 +1,12 @@
-"""Whole-pipeline validation: the graph checks plus importing every function reference."""
+"""Whole-pipeline validation: the graph checks, every function reference imported, every check prepared."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from odibi_otel.pipeline._plans import prepare_checks
 from odibi_otel.pipeline._references import resolve_function
-from odibi_otel.pipeline._sql_check import check_sql
+from odibi_otel.pipeline._sql_check import check_sql, output_columns
 from odibi_otel.pipeline.dag import Dag, build_dag
 from odibi_otel.pipeline.step import Step
 
@@ -22,8 +23,10 @@ def validate_steps(steps: Iterable[Step], sql_dialect: str = "duckdb") -> Dag:
     """
     dag = build_dag(steps)
     for step in dag.steps.values():
+        known_columns = None
         if step.type == "function":
             resolve_function(step)
         elif step.type == "sql":
-            check_sql(step, sql_dialect)
+            known_columns = output_columns(check_sql(step, sql_dialect))
+        prepare_checks(step, known_columns)
     return dag
