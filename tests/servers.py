@@ -66,10 +66,10 @@ class _Process:
         with urllib.request.urlopen(url, timeout=2) as response:
             return bytes(response.read())
 
-    def stop(self) -> None:
-        self.process.terminate()
+    def stop(self, stop_signal: int = signal.SIGTERM, timeout: float = 10) -> None:
+        self.process.send_signal(stop_signal)
         try:
-            self.process.wait(timeout=10)
+            self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
@@ -208,12 +208,6 @@ class PostgresServer(_Process):
         except psycopg.OperationalError:
             return False
 
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)  # fast shutdown: roll back, disconnect, stop
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
+    def stop(self, stop_signal: int = signal.SIGINT, timeout: float = 20) -> None:
+        super().stop(stop_signal, timeout)  # SIGINT: PostgreSQL's fast shutdown
         shutil.rmtree(self.folder, ignore_errors=True)

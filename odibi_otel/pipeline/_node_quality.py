@@ -182,27 +182,31 @@ def emit_quality_events(
         severity = _logs.SeverityNumber.INFO if result.passed else _logs.SeverityNumber.WARN
         if result.status == STATUS_FAIL:
             severity = _logs.SeverityNumber.ERROR
-        logger.emit(
-            _logs.LogRecord(
-                timestamp=time_ns,
-                context=context,
-                severity_number=severity,
-                event_name=semconv.EVENT_CHECK,
-                body=result.as_dict(),
-                attributes=attributes,
-            )
-        )
+        _emit(logger, semconv.EVENT_CHECK, result.as_dict(), severity, context, attributes, time_ns)
     for anomaly in found.anomalies:
-        logger.emit(
-            _logs.LogRecord(
-                timestamp=time_ns,
-                context=context,
-                severity_number=_logs.SeverityNumber.WARN,
-                event_name=semconv.EVENT_ANOMALY,
-                body=anomaly.as_dict(),
-                attributes=attributes,
-            )
+        warn = _logs.SeverityNumber.WARN
+        _emit(logger, semconv.EVENT_ANOMALY, anomaly.as_dict(), warn, context, attributes, time_ns)
+
+
+def _emit(
+    logger: Any,
+    name: str,
+    body: dict[str, Any],
+    severity: Any,
+    context: Any,
+    attributes: Mapping[str, AttributeValue],
+    time_ns: int,
+) -> None:
+    logger.emit(
+        _logs.LogRecord(
+            timestamp=time_ns,
+            context=context,
+            severity_number=severity,
+            event_name=name,
+            body=body,
+            attributes=attributes,
         )
+    )
 
 
 def _checked_frames(step: Step, outputs: Mapping[str, Any], inputs: Sequence[Any]) -> dict[str, Any]:

@@ -37,15 +37,8 @@ class AnomalyRecord:
 
 def read_checks(reader: LineageReader, step: Mapping[str, Any], place: str) -> tuple[CheckRecord, ...]:
     """The step's ``checks`` (absent: none)."""
-    raw = step.get("checks")
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        reader.expect(child(place, "checks"), "an array of check results", raw)
     checks = []
-    for index, item in enumerate(raw):
-        where = child(child(place, "checks"), index)
-        entry = reader.mapping(item, where)
+    for where, entry in _entries(reader, step, place, "checks", "an array of check results"):
         rows = entry.get("failing_rows") or []
         if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
             reader.expect(child(where, "failing_rows"), "an array of objects", rows)
@@ -65,19 +58,26 @@ def read_checks(reader: LineageReader, step: Mapping[str, Any], place: str) -> t
 
 def read_anomalies(reader: LineageReader, step: Mapping[str, Any], place: str) -> tuple[AnomalyRecord, ...]:
     """The step's ``anomalies`` (absent: none)."""
-    raw = step.get("anomalies")
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        reader.expect(child(place, "anomalies"), "an array of anomalies", raw)
-    found = []
-    for index, item in enumerate(raw):
-        where = child(child(place, "anomalies"), index)
-        entry = reader.mapping(item, where)
-        found.append(
-            AnomalyRecord(
-                kind=reader.text_field(entry, "kind", where, required=True) or "",
-                message=reader.text_field(entry, "message", where) or "",
-            )
+    return tuple(
+        AnomalyRecord(
+            kind=reader.text_field(entry, "kind", where, required=True) or "",
+            message=reader.text_field(entry, "message", where) or "",
         )
-    return tuple(found)
+        for where, entry in _entries(reader, step, place, "anomalies", "an array of anomalies")
+    )
+
+
+def _entries(
+    reader: LineageReader, step: Mapping[str, Any], place: str, key: str, expected: str
+) -> list[tuple[str, Mapping[str, Any]]]:
+    """``(place, object)`` of each entry of the step's array ``key`` (absent: none)."""
+    raw = step.get(key)
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        reader.expect(child(place, key), expected, raw)
+    entries = []
+    for index, item in enumerate(raw):
+        where = child(child(place, key), index)
+        entries.append((where, reader.mapping(item, where)))
+    return entries
