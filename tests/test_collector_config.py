@@ -773,9 +773,12 @@ def test_dashboard_has_the_panels_and_variables_the_spec_asks_for() -> None:
     assert has("odibi_cache_hits_total", "odibi_cache_misses_total", "/")
     assert has("time() -", "odibi_pipeline_last_success_timestamp_seconds")
     assert has("by (status)", "odibi_pipeline_runs_total")
+    assert has("by (node, check, severity)", "odibi_check_failures_total")  # the data-quality row
+    assert has("by (status)", "odibi_checks_total")
+    assert has("by (kind)", "odibi_anomalies_total")
     for expr in exprs:
         for name, labels in matcher_labels(expr).items():
-            if name.startswith("odibi_node_"):
+            if name.startswith(("odibi_node_", "odibi_check", "odibi_anomalies")):
                 assert {"pipeline", "node"} <= labels, f"{name} ignores the pipeline/node variables: {expr}"
 
 
