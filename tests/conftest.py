@@ -5,6 +5,7 @@ Tests never install a global provider: every Orchestrator gets ``tracer_provider
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 import uuid
@@ -28,6 +29,19 @@ def _fresh_process_metrics() -> Iterator[None]:
     yield
     process_metrics().clear()
     set_batch_export(None)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _session_run_history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Module- and session-scoped fixtures run before the per-test one below: their CLI runs too
+    record into a history of the test session's, never .odibi/ in a working directory."""
+    previous = os.environ.get("ODIBI_HISTORY_URL")
+    os.environ["ODIBI_HISTORY_URL"] = str(tmp_path_factory.mktemp("session-history") / "history.sqlite")
+    yield
+    if previous is None:
+        os.environ.pop("ODIBI_HISTORY_URL", None)
+    else:
+        os.environ["ODIBI_HISTORY_URL"] = previous
 
 
 @pytest.fixture(autouse=True)
