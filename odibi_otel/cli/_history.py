@@ -10,8 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from odibi_otel.history.compare import NodeComparison, RunComparison, compare_runs
-from odibi_otel.history.records import RunRecord
-from odibi_otel.history.store import HistoryStore, open_history
+from odibi_otel.history.store import open_history
+from odibi_otel.story._format import format_count, format_duration
 
 __all__ = ["print_diff", "print_history"]
 
@@ -41,8 +41,8 @@ def print_history(location: str, pipeline: str | None, limit: int, as_json: bool
             run.pipeline,
             run.run_id[:12],
             Text(run.status, style=_STATUS_STYLE.get(run.status, "")),
-            _duration(run.duration_ms),
-            f"{run.rows_out:,}",
+            format_duration(run.duration_ms),
+            format_count(run.rows_out),
             _count(run.checks_failed, "red"),
             _count(run.anomaly_count, "yellow"),
         )
@@ -55,7 +55,7 @@ def print_diff(
 ) -> int:
     """Print run ``run_a`` against ``run_b`` node by node."""
     store = open_history(location)
-    before, after = _resolve(store, run_a, pipeline), _resolve(store, run_b, pipeline)
+    before, after = store.run(run_a, pipeline), store.run(run_b, pipeline)
     comparison = compare_runs(before, after)
     if as_json:
         console.print_json(json.dumps(comparison.as_dict()))
@@ -64,17 +64,13 @@ def print_diff(
     return 0
 
 
-def _resolve(store: HistoryStore, reference: str, pipeline: str | None) -> RunRecord:
-    return store.run(reference, pipeline)
-
-
 def _print_comparison(comparison: RunComparison, console: Console) -> None:
     before, after = comparison.before, comparison.after
     for label, run in (("A", before), ("B", after)):
         console.print(
             Text(
                 f"{label}: {run.run_id} {run.pipeline} {run.status} started {_when(run.started_at)} "
-                f"({_duration(run.duration_ms)})"
+                f"({format_duration(run.duration_ms)})"
             ),
             soft_wrap=True,
         )
@@ -92,9 +88,11 @@ def _print_comparison(comparison: RunComparison, console: Console) -> None:
 def _node_cells(node: NodeComparison) -> list[str | Text]:
     a, b = node.before, node.after
     status = f"{a.status if a else '-'} → {b.status if b else '-'}"
-    rows = f"{_rows(a.rows_out if a else None)} → {_rows(b.rows_out if b else None)}"
+    rows = f"{format_count(a.rows_out if a else None)} → {format_count(b.rows_out if b else None)}"
     delta = node.rows_delta
-    duration = f"{_duration(a.duration_ms if a else None)} → {_duration(b.duration_ms if b else None)}"
+    duration = (
+        f"{format_duration(a.duration_ms if a else None)} → {format_duration(b.duration_ms if b else None)}"
+    )
     schema = [f"+{c}" for c in node.added_columns] + [f"-{c}" for c in node.removed_columns]
     schema += [f"~{c} {old}→{new}" for c, (old, new) in node.changed_types.items()]
     checks = [f"{name}: {old or '-'}→{new or '-'}" for name, old, new in node.checks if old != new]
@@ -115,18 +113,6 @@ def _node_cells(node: NodeComparison) -> list[str | Text]:
 
 def _when(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _duration(milliseconds: float | None) -> str:
-    if milliseconds is None:
-        return "-"
-    if milliseconds < 1000:
-        return f"{milliseconds:.0f} ms"
-    return f"{milliseconds / 1000:.2f} s"
-
-
-def _rows(rows: int | None) -> str:
-    return "-" if rows is None else f"{rows:,}"
 
 
 def _count(value: int, style: str) -> Text:

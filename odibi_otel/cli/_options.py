@@ -126,14 +126,12 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
     _add_history_location(diff)
     diff.add_argument("--json", action="store_true", help="print the comparison as JSON")
     diff.set_defaults(handler=handlers["diff"])
-    story.add_argument(
-        "--history",
-        default=None,
-        metavar="URL",
-        help="add the 'compared with history' view from this run history (default ODIBI_HISTORY_URL, "
-        "else .odibi/history.sqlite when it exists)",
+    _add_history_location(
+        story,
+        "add the 'compared with history' view from this run history",
+        no_history="leave the history view out",
+        when="when it exists",
     )
-    story.add_argument("--no-history", action="store_true", help="leave the history view out")
     for sub in (run, validate, story, lineage_command, demo, history, diff):
         # also after the command (`odibi-otel run --debug ...`), and listed in each command's --help
         sub.add_argument(
@@ -278,14 +276,12 @@ def _add_run_options(command: argparse.ArgumentParser, default_out: str) -> None
         help="write odibi_<pipeline>.prom for node_exporter's textfile collector into DIR",
     )
     runs = command.add_argument_group("run history, checks and anomalies (docs/history.md)")
-    runs.add_argument(
-        "--history",
-        default=None,
-        metavar="URL",
-        help="record the run in this history: a SQLite path or sqlite:/// URL, or postgresql://... "
-        f"(default ODIBI_HISTORY_URL, else {DEFAULT_HISTORY_PATH} in the working directory)",
+    _add_history_location(
+        runs,
+        "record the run in this history: a SQLite path or sqlite:/// URL, or postgresql://...",
+        no_history="do not record the run, find no anomalies",
+        when="in the working directory",
     )
-    runs.add_argument("--no-history", action="store_true", help="do not record the run, find no anomalies")
     runs.add_argument(
         "--history-keep",
         type=_positive_int,
@@ -312,13 +308,23 @@ def _add_run_options(command: argparse.ArgumentParser, default_out: str) -> None
     privacy.add_argument("--no-samples", action="store_true", help="capture no sample rows at all")
 
 
-def _add_history_location(command: argparse.ArgumentParser) -> None:
+def _add_history_location(
+    command: argparse.ArgumentParser | argparse._ArgumentGroup,
+    what: str = "the run history",
+    *,
+    no_history: str | None = None,
+    when: str = "",
+) -> None:
+    """``--history URL`` (it does ``what``) and, when ``no_history`` is given, ``--no-history``."""
+    where = f"{DEFAULT_HISTORY_PATH} {when}".rstrip()
     command.add_argument(
         "--history",
         default=None,
         metavar="URL",
-        help=f"the run history (default ODIBI_HISTORY_URL, else {DEFAULT_HISTORY_PATH})",
+        help=f"{what} (default ODIBI_HISTORY_URL, else {where})",
     )
+    if no_history is not None:
+        command.add_argument("--no-history", action="store_true", help=no_history)
 
 
 def history_location(args: argparse.Namespace, *, must_exist: bool = False) -> str | None:

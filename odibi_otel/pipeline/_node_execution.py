@@ -146,6 +146,9 @@ def run_node(plan: NodePlan, run: RunContext, links: Sequence[Link]) -> NodeOutc
     if run.cache is not None and plan.cache_key_part is not None:
         end_attributes[semconv.NODE_CACHE_HIT] = cache_hit
     end_ns = time.time_ns()
+    # the results as dicts, built once for the tracker, the history and the outcome
+    checks = [result.as_dict() for result in found.checks] if found is not None else []
+    anomalies = [anomaly.as_dict() for anomaly in found.anomalies] if found is not None else []
     if run.tracker is not None:
         tracker = run.tracker
         lineage_attributes = call_safely(
@@ -158,8 +161,8 @@ def run_node(plan: NodePlan, run: RunContext, links: Sequence[Link]) -> NodeOutc
                 cache_hit=end_attributes.get(semconv.NODE_CACHE_HIT),  # type: ignore[arg-type]
                 error=error,
                 output_sizes=output_sizes,
-                checks=[result.as_dict() for result in found.checks] if found is not None else (),
-                anomalies=[anomaly.as_dict() for anomaly in found.anomalies] if found is not None else (),
+                checks=checks,
+                anomalies=anomalies,
             ),
         )
         end_attributes.update(lineage_attributes or {})
@@ -172,7 +175,10 @@ def run_node(plan: NodePlan, run: RunContext, links: Sequence[Link]) -> NodeOutc
         run.listeners, "node", span, plan.span_name, attributes, links, status, start_ns, end_ns, span_events
     )
     if run.quality is not None:
-        _quality_after_end(run.quality, step, found, attributes, span.get_span_context(), start_ns, end_ns)
+        results = (checks, anomalies)
+        _quality_after_end(
+            run.quality, step, found, results, attributes, span.get_span_context(), (start_ns, end_ns)
+        )
     if error is not None and not isinstance(error, Exception):
         raise error
     return NodeOutcome(
@@ -183,8 +189,8 @@ def run_node(plan: NodePlan, run: RunContext, links: Sequence[Link]) -> NodeOutc
         duration_ms=(end_ns - start_ns) / 1e6,
         cache_hit=cache_hit,
         error=error,
-        checks=[result.as_dict() for result in found.checks] if found is not None else [],
-        anomalies=[anomaly.as_dict() for anomaly in found.anomalies] if found is not None else [],
+        checks=checks,
+        anomalies=anomalies,
     )
 
 
@@ -226,14 +232,19 @@ def _quality_after_end(
     quality: QualityContext,
     step: Step,
     found: NodeQuality | None,
+    results: tuple[list[dict[str, Any]], list[dict[str, Any]]],
     attributes: Mapping[str, AttributeValue],
     span_context: SpanContext,
-    start_ns: int,
-    end_ns: int,
+    times_ns: tuple[int, int],
 ) -> None:
-    """The node's log-based quality events, and its record for the run history."""
+    """The node's log-based quality events, and its record for the run history.
+
+    ``results``: the check results and anomalies of ``found`` as dicts (built once by the caller).
+    """
+    start_ns, end_ns = times_ns
+    checks, anomalies = results
     if found is not None:
-        call_safely("quality events", emit_quality_events, quality, step, found, span_context, end_ns)
+        call_safely("quality events", emit_quality_events, quality, step, results, span_context, end_ns)
     if quality.history is None:
         return
     status = str(attributes.get(semconv.NODE_STATUS, semconv.STATUS_FAILED))
@@ -250,8 +261,8 @@ def _quality_after_end(
         output_bytes=size if isinstance(size, int) else None,
         schema=dict(profile.schema) if profile is not None else {},
         profile={column: dict(values) for column, values in profile.columns.items()} if profile else {},
-        checks=tuple(result.as_dict() for result in found.checks) if found is not None else (),
-        anomalies=tuple(anomaly.as_dict() for anomaly in found.anomalies) if found is not None else (),
+        checks=tuple(checks),
+        anomalies=tuple(anomalies),
     )
     quality.history.node_finished(record, found.statistics if found is not None else None)
 

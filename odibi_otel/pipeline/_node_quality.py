@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext
@@ -166,11 +166,19 @@ def assess_node(
 
 
 def emit_quality_events(
-    quality: QualityContext, step: Step, found: NodeQuality, span_context: SpanContext, time_ns: int
+    quality: QualityContext,
+    step: Step,
+    results: tuple[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]]],
+    span_context: SpanContext,
+    time_ns: int,
 ) -> None:
-    """One ``odibi.check`` log-based event per check result, one ``odibi.anomaly`` per finding."""
+    """One ``odibi.check`` log-based event per check result, one ``odibi.anomaly`` per finding.
+
+    ``results``: the node's check results and anomalies as dicts (``CheckResult.as_dict()``, ...).
+    """
+    checks, anomalies = results
     logger = quality.logger()
-    if logger is None or not (found.checks or found.anomalies):
+    if logger is None or not (checks or anomalies):
         return
     context = trace.set_span_in_context(NonRecordingSpan(span_context))
     attributes: dict[str, AttributeValue] = {
@@ -178,14 +186,20 @@ def emit_quality_events(
         semconv.RUN_ID: quality.run_id,
         semconv.NODE_NAME: step.name,
     }
-    for result in found.checks:
-        severity = _logs.SeverityNumber.INFO if result.passed else _logs.SeverityNumber.WARN
-        if result.status == STATUS_FAIL:
-            severity = _logs.SeverityNumber.ERROR
-        _emit(logger, semconv.EVENT_CHECK, result.as_dict(), severity, context, attributes, time_ns)
-    for anomaly in found.anomalies:
+    for check in checks:
+        severity = _CHECK_SEVERITY.get(str(check["status"]), _logs.SeverityNumber.WARN)
+        _emit(logger, semconv.EVENT_CHECK, dict(check), severity, context, attributes, time_ns)
+    for anomaly in anomalies:
         warn = _logs.SeverityNumber.WARN
-        _emit(logger, semconv.EVENT_ANOMALY, anomaly.as_dict(), warn, context, attributes, time_ns)
+        _emit(logger, semconv.EVENT_ANOMALY, dict(anomaly), warn, context, attributes, time_ns)
+
+
+#: Log severity of a check result by its status.
+_CHECK_SEVERITY: Final = {
+    STATUS_PASS: _logs.SeverityNumber.INFO,
+    STATUS_WARN: _logs.SeverityNumber.WARN,
+    STATUS_FAIL: _logs.SeverityNumber.ERROR,
+}
 
 
 def _emit(
