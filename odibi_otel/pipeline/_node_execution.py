@@ -76,8 +76,8 @@ class NodeOutcome:
     duration_ms: float
     cache_hit: bool
     error: BaseException | None = None
-    checks: list[dict[str, Any]] = field(default_factory=list)
-    anomalies: list[dict[str, Any]] = field(default_factory=list)
+    checks: Sequence[dict[str, Any]] = ()
+    anomalies: Sequence[dict[str, Any]] = ()
 
 
 def error_type_name(exc: BaseException) -> str:
@@ -147,8 +147,11 @@ def run_node(plan: NodePlan, run: RunContext, links: Sequence[Link]) -> NodeOutc
         end_attributes[semconv.NODE_CACHE_HIT] = cache_hit
     end_ns = time.time_ns()
     # the results as dicts, built once for the tracker, the history and the outcome
-    checks = [result.as_dict() for result in found.checks] if found is not None else []
-    anomalies = [anomaly.as_dict() for anomaly in found.anomalies] if found is not None else []
+    checks: Sequence[dict[str, Any]] = ()  # shared empty results: nothing allocated per plain node
+    anomalies: Sequence[dict[str, Any]] = ()
+    if found is not None:
+        checks = [result.as_dict() for result in found.checks]
+        anomalies = [anomaly.as_dict() for anomaly in found.anomalies]
     if run.tracker is not None:
         tracker = run.tracker
         lineage_attributes = call_safely(
@@ -222,9 +225,9 @@ def _assess(
     return found
 
 
-def _span_events(found: NodeQuality | None, end_ns: int) -> list[Event]:
-    if found is None:
-        return []
+def _span_events(found: NodeQuality | None, end_ns: int) -> Sequence[Event]:
+    if found is None or not found.span_events:
+        return ()
     return [Event(name, attributes, timestamp=end_ns) for name, attributes in found.span_events]
 
 
@@ -232,7 +235,7 @@ def _quality_after_end(
     quality: QualityContext,
     step: Step,
     found: NodeQuality | None,
-    results: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+    results: tuple[Sequence[dict[str, Any]], Sequence[dict[str, Any]]],
     attributes: Mapping[str, AttributeValue],
     span_context: SpanContext,
     times_ns: tuple[int, int],

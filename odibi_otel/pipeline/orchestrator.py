@@ -336,9 +336,9 @@ class _Run:
     def _finish(self, run: RunContext, outcome: NodeOutcome) -> None:
         name = outcome.name
         if outcome.checks:
-            self.checks[name] = outcome.checks
+            self.checks[name] = list(outcome.checks)
         if outcome.anomalies:
-            self.anomalies[name] = outcome.anomalies
+            self.anomalies[name] = list(outcome.anomalies)
         if outcome.error is not None:
             self.failed.append(name)
             self.errors[name] = f"{type(outcome.error).__name__}: {outcome.error}"
