@@ -147,10 +147,50 @@ def timed(function: Callable[[], Any]) -> float:
 
 @dataclass
 class Timings:
-    """Wall-clock and process CPU seconds of each run of one variant."""
+    """Per run of one variant: wall-clock and process CPU seconds, time inside the node functions
+    (:data:`WORK_CLOCK`), garbage collection (seconds, generation-0 collections)."""
 
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
+    inside: list[float] = field(default_factory=list)
+    gc_seconds: list[float] = field(default_factory=list)
+    gen0_collections: list[int] = field(default_factory=list)
+
+
+class WorkClock:
+    """Seconds spent inside node functions that time themselves (``WORK_CLOCK.seconds += ...``).
+
+    "Time outside the node functions" (a run's wall time minus this) is what the instrumentation
+    and the framework cost; it barely moves when another process slows the node work down.
+    """
+
+    __slots__ = ("seconds",)
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+
+WORK_CLOCK = WorkClock()
+
+
+class _GcClock:
+    """Time spent in garbage collections (``gc.callbacks``) and how many generation-0 ones ran."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.gen0 = 0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        self.seconds += time.perf_counter() - self._started
+        if info.get("generation") == 0:
+            self.gen0 += 1
+
+
+_GC_CLOCK = _GcClock()
 
 
 #: A variant: the timed work, optionally with untimed clean-up after it.
@@ -194,11 +234,20 @@ def _rounds(
             variant = variants[name]
             work, cleanup = variant if isinstance(variant, tuple) else (variant, None)
             gc.collect()
+            inside, gc_seconds, gen0 = WORK_CLOCK.seconds, _GC_CLOCK.seconds, _GC_CLOCK.gen0
+            gc.callbacks.append(_GC_CLOCK)
             cpu = time.process_time()
             wall = time.perf_counter()
-            returned = work()
-            times[name].wall.append(time.perf_counter() - wall)
-            times[name].cpu.append(time.process_time() - cpu)
+            try:
+                returned = work()
+            finally:
+                gc.callbacks.remove(_GC_CLOCK)
+            timing = times[name]
+            timing.wall.append(time.perf_counter() - wall)
+            timing.cpu.append(time.process_time() - cpu)
+            timing.inside.append(WORK_CLOCK.seconds - inside)
+            timing.gc_seconds.append(_GC_CLOCK.seconds - gc_seconds)
+            timing.gen0_collections.append(_GC_CLOCK.gen0 - gen0)
             del returned  # freeing what the run returned (its frames) is not part of its time
             if cleanup is not None:
                 cleanup()

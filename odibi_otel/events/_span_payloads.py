@@ -25,6 +25,7 @@ from odibi_otel.events.payloads import (
 )
 from odibi_otel.lineage._run_registry import lookup_tracker
 from odibi_otel.otel import semconv
+from odibi_otel.otel._span_listeners import SpanRecord
 
 __all__ = ["build_payload", "quality_payloads"]
 
@@ -32,20 +33,12 @@ __all__ = ["build_payload", "quality_payloads"]
 def build_payload(event: str, span: ReadableSpan) -> dict[str, Any]:
     """The payload of ``event`` read from an odibi_otel ``span`` (see ``docs/events.md``)."""
     attributes: Mapping[str, Any] = span.attributes or {}
-    context = span.context
     started = event in (PIPELINE_START, NODE_START)
     payload: dict[str, Any] = {
         "event_type": event,
         "timestamp": iso_utc(span.start_time if started else span.end_time),
-        "pipeline_name": attributes.get(semconv.PIPELINE_NAME),
-        "run_id": attributes.get(semconv.RUN_ID),
-        "trace_id": f"{context.trace_id if context is not None else 0:032x}",
-        "span_id": f"{context.span_id if context is not None else 0:016x}",
+        **_identity(span),
     }
-    if event in (NODE_START, NODE_COMPLETE, NODE_ERROR):
-        payload["step_name"] = attributes.get(semconv.NODE_NAME)
-        payload["layer"] = attributes.get(semconv.NODE_LAYER)
-        payload["type"] = attributes.get(semconv.NODE_TYPE)
     if event == NODE_COMPLETE:
         payload["duration_ms"] = _duration_ms(span)
         payload["row_count"] = attributes.get(semconv.NODE_ROWS_OUT, 0)
@@ -65,6 +58,31 @@ def build_payload(event: str, span: ReadableSpan) -> dict[str, Any]:
         payload["nodes_skipped"] = attributes.get(semconv.PIPELINE_NODES_SKIPPED, 0)
         payload["tracker"] = lookup_tracker(payload["run_id"])
     return payload
+
+
+def _identity(span: ReadableSpan) -> Mapping[str, Any]:
+    """The keys every event of ``span`` shares: pipeline, run and span ids, and a node's step keys.
+
+    Made once per span: a :class:`SpanRecord` keeps them for its end event (and for its
+    checks and anomalies); they are copied into each payload, never handed out themselves.
+    """
+    if type(span) is SpanRecord and span.shared_keys is not None:
+        return span.shared_keys
+    attributes: Mapping[str, Any] = span.attributes or {}
+    context = span.context
+    keys: dict[str, Any] = {
+        "pipeline_name": attributes.get(semconv.PIPELINE_NAME),
+        "run_id": attributes.get(semconv.RUN_ID),
+        "trace_id": f"{context.trace_id if context is not None else 0:032x}",
+        "span_id": f"{context.span_id if context is not None else 0:016x}",
+    }
+    if semconv.NODE_NAME in attributes:
+        keys["step_name"] = attributes.get(semconv.NODE_NAME)
+        keys["layer"] = attributes.get(semconv.NODE_LAYER)
+        keys["type"] = attributes.get(semconv.NODE_TYPE)
+    if type(span) is SpanRecord:
+        span.shared_keys = keys
+    return keys
 
 
 def _duration_ms(span: ReadableSpan) -> float:
@@ -105,16 +123,8 @@ def quality_payloads(span: ReadableSpan) -> Iterator[tuple[str, dict[str, Any]]]
 
 
 def _node_keys(event: str, span: ReadableSpan, timestamp: int | None) -> dict[str, Any]:
-    attributes: Mapping[str, Any] = span.attributes or {}
-    context = span.context
     return {
         "event_type": event,
         "timestamp": iso_utc(timestamp if timestamp is not None else span.end_time),
-        "pipeline_name": attributes.get(semconv.PIPELINE_NAME),
-        "run_id": attributes.get(semconv.RUN_ID),
-        "trace_id": f"{context.trace_id if context is not None else 0:032x}",
-        "span_id": f"{context.span_id if context is not None else 0:016x}",
-        "step_name": attributes.get(semconv.NODE_NAME),
-        "layer": attributes.get(semconv.NODE_LAYER),
-        "type": attributes.get(semconv.NODE_TYPE),
+        **_identity(span),
     }

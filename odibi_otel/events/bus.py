@@ -47,7 +47,7 @@ from odibi_otel.events.payloads import (
     PIPELINE_START,
 )
 from odibi_otel.otel import semconv
-from odibi_otel.otel._span_listeners import SpanDeduplicator, odibi_span_kind
+from odibi_otel.otel._span_listeners import delivered_directly, odibi_span_kind
 
 __all__ = [
     "ANOMALY_DETECTED",
@@ -77,11 +77,6 @@ HOOK_NAME_ATTRIBUTE: Final = "odibi.hook.name"
 #: :mod:`odibi_otel.events.payloads` (``NodeCompletePayload``, ...).
 Hook = Callable[[Any], object]
 HookT = TypeVar("HookT", bound=Callable[..., Any])
-
-# Span keys remembered per phase (start / end) to fire each event once when a span reaches the bus
-# twice (orchestrator and provider). The two calls are adjacent on one thread, so a small window
-# is enough; it bounds memory however long the process runs.
-_DEDUPE_WINDOW: Final = 4096
 
 _logger = logging.getLogger("odibi_otel.event_bus")
 
@@ -179,8 +174,6 @@ class EventBus(SpanProcessor):
         self._lock = threading.Lock()
         self._table = HookTable()
         self._hooks = self._table.by_event  # the same dict: dispatch reads it without a detour
-        self._started = SpanDeduplicator(_DEDUPE_WINDOW)
-        self._ended = SpanDeduplicator(_DEDUPE_WINDOW)
         self._pending: dict[Future[None], _Pending] = {}
         self._executor: ThreadPoolExecutor | None = None
         self._shut_down = False
@@ -334,7 +327,7 @@ class EventBus(SpanProcessor):
         if self._shut_down:
             return
         kind = odibi_span_kind(span)
-        if kind is None:
+        if kind is None or delivered_directly(self, span):  # the orchestrator hands it over itself
             return
         if ended:
             failed = span.status.status_code is StatusCode.ERROR
@@ -346,7 +339,7 @@ class EventBus(SpanProcessor):
             event = NODE_START if kind == "node" else PIPELINE_START
         hooks = self._hooks[event]
         quality = kind == "node" and ended and bool(span.events) and self._has_quality_hooks()
-        if not (hooks or quality) or not self._first_sighting(span, ended=ended):
+        if not (hooks or quality):
             return
         if quality:  # found inside the node, so fired before its end event
             for quality_event, quality_payload in quality_payloads(span):
@@ -358,14 +351,18 @@ class EventBus(SpanProcessor):
         return bool(self._hooks[CHECK_FAILED] or self._hooks[ANOMALY_DETECTED])
 
     def _dispatch(self, hooks: tuple[Registration, ...], payload: dict[str, Any]) -> None:
-        for registration in hooks:
-            if registration.async_execution:
-                self._submit(registration, dict(payload))
-            else:
-                self._run_hook(registration, dict(payload))
+        """Call each hook with its own payload: copies for all but the last, which gets the original.
 
-    def _first_sighting(self, span: ReadableSpan, *, ended: bool) -> bool:
-        return (self._ended if ended else self._started).first_time(span)
+        No hook sees another's changes (each earlier hook has a copy, and nothing reads the
+        original after the last hook), and the common case of one hook per event copies nothing.
+        """
+        last = len(hooks) - 1
+        for index, registration in enumerate(hooks):
+            own = payload if index == last else dict(payload)
+            if registration.async_execution:
+                self._submit(registration, own)
+            else:
+                self._run_hook(registration, own)
 
     def _run_hook(self, registration: Registration, payload: dict[str, Any]) -> None:
         try:

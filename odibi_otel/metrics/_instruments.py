@@ -26,7 +26,7 @@ from opentelemetry.sdk.metrics import (
 from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 
-from odibi_otel.metrics._observed_values import ObservedValues
+from odibi_otel.metrics._observed_values import NODE_COLUMNS, SeriesTable
 from odibi_otel.metrics.prometheus_text import MetricsDataReader
 from odibi_otel.otel import semconv
 from odibi_otel.otel._sdk_compat import GaugeInstrument, is_unset_provider
@@ -44,8 +44,8 @@ class Instruments:
     """One set of odibi_otel instruments on one meter.
 
     With ``observed``, the per-node gauges and the rows counter are asynchronous instruments
-    reading :class:`~odibi_otel.metrics._observed_values.ObservedValues` at collection time (their
-    ``set``/``add`` is a dict update): used on the manager's own provider, which nothing else
+    reading one :class:`~odibi_otel.metrics._observed_values.SeriesTable` at collection time (a
+    node's end writes its row once): used on the manager's own provider, which nothing else
     shares. On an application's provider they are synchronous instruments, because a second
     manager creating the same asynchronous instrument there would get the first one back, with
     the first manager's callback.
@@ -53,6 +53,8 @@ class Instruments:
 
     def __init__(self, meter: metrics.Meter, *, observed: bool = False) -> None:
         self.meter = meter
+        #: The per-node values the asynchronous instruments read (``None``: synchronous ones).
+        self.node_series: SeriesTable | None = SeriesTable(NODE_COLUMNS) if observed else None
         self.node_duration = meter.create_histogram(
             semconv.METRIC_NODE_DURATION,
             unit="s",
@@ -60,28 +62,28 @@ class Instruments:
             explicit_bucket_boundaries_advisory=semconv.DURATION_BUCKETS_SECONDS,
         )
         self.rows: Any = self._per_node(
-            observed,
+            "rows",
             "counter",
             semconv.METRIC_NODE_ROWS,
             unit="{row}",
             description="Rows produced (or written) by nodes",
         )
         self.throughput: Any = self._per_node(
-            observed,
+            "throughput",
             "gauge",
             semconv.METRIC_NODE_THROUGHPUT,
             unit="{row}/s",
             description="Rows per second of the node's latest execution",
         )
         self.memory: Any = self._per_node(
-            observed,
+            "memory",
             "gauge",
             semconv.METRIC_NODE_MEMORY_USAGE,
             unit="By",
             description="Process resident memory right after the node finished",
         )
         self.data_size: Any = self._per_node(
-            observed,
+            "data_size",
             "gauge",
             semconv.METRIC_NODE_OUTPUT_SIZE,
             unit="By",
@@ -125,18 +127,18 @@ class Instruments:
             description="Outcome of the pipeline's latest run: 1 success, 0 failed or interrupted",
         )
         self.node_last_rows: Any = self._per_node(
-            observed,
+            "last_rows",
             "gauge",
             semconv.METRIC_NODE_LAST_RUN_ROWS,
             unit="{row}",
             description="Rows the node produced (or wrote) in its latest run",
         )
         self.node_last_duration: Any = self._per_node(
-            observed, "gauge", semconv.METRIC_NODE_LAST_RUN_DURATION, unit="s",
+            "last_duration", "gauge", semconv.METRIC_NODE_LAST_RUN_DURATION, unit="s",
             description="Duration of the node's latest run",
         )  # fmt: skip
         self.node_last_status: Any = self._per_node(
-            observed, "gauge", semconv.METRIC_NODE_LAST_RUN_STATUS, unit="",
+            "last_status", "gauge", semconv.METRIC_NODE_LAST_RUN_STATUS, unit="",
             description="Outcome of the node's latest run: 1 success (cache hits too), 0 failed",
         )  # fmt: skip
         self.checks = meter.create_counter(
@@ -155,13 +157,14 @@ class Instruments:
         self._custom: dict[str, tuple[str, Any]] = {}
         self._custom_lock = threading.Lock()
 
-    def _per_node(self, observed: bool, kind: str, name: str, *, unit: str, description: str) -> Any:
-        """A per-node ``"counter"`` or ``"gauge"``: ObservedValues read by one if ``observed``, else it."""
+    def _per_node(self, column: str, kind: str, name: str, *, unit: str, description: str) -> Any:
+        """A per-node ``"counter"`` or ``"gauge"``: the asynchronous one reading ``column`` of
+        :attr:`node_series` (its view is returned), or the synchronous one."""
         counter = kind == "counter"
-        if not observed:
+        if self.node_series is None:
             create = self.meter.create_counter if counter else self.meter.create_gauge
             return create(name, unit=unit, description=description)
-        values = ObservedValues()
+        values = self.node_series.column(column)
         observe = self.meter.create_observable_counter if counter else self.meter.create_observable_gauge
         observe(name, [values.observe], unit=unit, description=description)
         return values

@@ -2,60 +2,155 @@
 
 A node's throughput, output size and memory are "the latest value" (gauges) and its rows a running
 total (a counter): reading them only at collection time is what OpenTelemetry's asynchronous
-instruments (``ObservableGauge``, ``ObservableCounter``) are for. Recording a value is then a dict
-update under a lock (about 1 µs) instead of a synchronous SDK measurement per instrument (about 8 µs
-each, plus cache misses after a node has churned through its data), and a collection, every 15 s
-or so, pays for building the observations. The exposition is the same either way.
+instruments (``ObservableGauge``, ``ObservableCounter``) are for. The values live in one
+:class:`SeriesTable`: a row per label set, a column per instrument. A node's end writes its row
+once (:meth:`SeriesTable.node_ended`: one lookup by a key made once per node, one lock), where a
+synchronous SDK measurement per instrument costs about 8 µs each (plus cache misses after a node
+has churned through its data); a collection, every 15 s or so, pays for building the
+observations. The exposition is the same either way.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
 
 from opentelemetry.metrics import CallbackOptions, Observation
 
-__all__ = ["ObservedValues"]
+__all__ = ["NODE_COLUMNS", "ObservedValues", "SeriesKey", "SeriesTable", "series_key"]
 
-_Key = frozenset[tuple[str, str]]
+SeriesKey = frozenset[tuple[str, str]]
+
+#: The columns of a node's row: each read by one asynchronous instrument (see ``Instruments``).
+ROWS, THROUGHPUT, MEMORY, DATA_SIZE, LAST_ROWS, LAST_DURATION, LAST_STATUS = range(7)
+NODE_COLUMNS: Final = (
+    "rows",
+    "throughput",
+    "memory",
+    "data_size",
+    "last_rows",
+    "last_duration",
+    "last_status",
+)
 
 
-class ObservedValues:
-    """Values per label set, reported as observations by :meth:`observe` (an instrument callback).
+def series_key(labels: Mapping[str, str]) -> SeriesKey:
+    """What identifies a series: its label set, in any key order."""
+    return frozenset(labels.items())
 
-    A gauge's series are written with :meth:`set` (the latest value), a counter's with :meth:`add`
-    (a running total that never decreases).
-    """
 
-    def __init__(self) -> None:
-        self._values: dict[_Key, tuple[Mapping[str, str], float]] = {}
+class SeriesTable:
+    """The latest value of each column per label set; ``None`` where a series has no value yet."""
+
+    def __init__(self, columns: Sequence[str]) -> None:
+        self.columns = tuple(columns)
+        self._rows: dict[SeriesKey, list[Any]] = {}  # [labels, value per column...]
         self._lock = threading.Lock()
 
-    def set(self, value: float, labels: Mapping[str, str]) -> None:
-        """The series of ``labels`` is now ``value`` (gauges)."""
-        key = frozenset(labels.items())
-        with self._lock:
-            self._values[key] = (labels, value)
+    def column(self, name: str) -> ObservedValues:
+        """The view of one column that one asynchronous instrument reads (and by-hand code writes)."""
+        return ObservedValues(self, self.columns.index(name))
 
-    def add(self, amount: float, labels: Mapping[str, str]) -> None:
+    def _row(self, key: SeriesKey, labels: Mapping[str, str]) -> list[Any]:
+        row = self._rows.get(key)
+        if row is None:
+            row = self._rows[key] = [labels, *([None] * len(self.columns))]
+        return row
+
+    def set(self, column: int, value: float, labels: Mapping[str, str]) -> None:
+        """The series of ``labels`` in ``column`` is now ``value`` (gauges)."""
+        key = series_key(labels)
+        with self._lock:
+            self._row(key, labels)[column + 1] = value
+
+    def add(self, column: int, amount: float, labels: Mapping[str, str]) -> None:
         """Add ``amount`` (negative amounts are ignored, as a counter's are) to the series (counters)."""
         if amount < 0:
             return
-        key = frozenset(labels.items())
+        key = series_key(labels)
         with self._lock:
-            previous = self._values.get(key)
-            self._values[key] = (labels, amount if previous is None else previous[1] + amount)
+            row = self._row(key, labels)
+            previous = row[column + 1]
+            row[column + 1] = amount if previous is None else previous + amount
 
-    def observe(self, options: CallbackOptions | None = None) -> Iterable[Observation]:
-        """One observation per series: the callback of an asynchronous instrument.
+    def node_ended(
+        self,
+        key: SeriesKey,
+        labels: Mapping[str, str],
+        *,
+        seconds: float,
+        memory: int,
+        rows: int | None,
+        size: int,
+        throughput: float | None,
+    ) -> None:
+        """One node execution's values, written at once: ``rows`` is ``None`` when the node failed.
+
+        ``key`` is ``series_key(labels)``, made once per label set by the caller. A failed node
+        sets its last status, duration and memory only; ``throughput`` is ``None`` when the node's
+        speed says nothing (a failure or a cache hit).
+        """
+        with self._lock:
+            row = self._rows.get(key)
+            if row is None:
+                row = self._rows[key] = [labels, *([None] * len(self.columns))]
+            row[MEMORY + 1] = memory
+            row[LAST_DURATION + 1] = seconds
+            if rows is None:
+                row[LAST_STATUS + 1] = 0
+                row[LAST_ROWS + 1] = 0
+                return
+            row[LAST_STATUS + 1] = 1
+            row[LAST_ROWS + 1] = rows
+            if rows >= 0:
+                total = row[ROWS + 1]
+                row[ROWS + 1] = rows if total is None else total + rows
+            row[DATA_SIZE + 1] = size
+            if throughput is not None:
+                row[THROUGHPUT + 1] = throughput
+
+    def observe(self, column: int) -> list[Observation]:
+        """One observation per series that has a finite value in ``column``.
 
         A series whose latest value is NaN or infinite is left out (the SDK would drop it with a
         warning at every collection).
         """
+        index = column + 1
         with self._lock:
-            current = list(self._values.values())
+            current = [(row[0], row[index]) for row in self._rows.values() if row[index] is not None]
         return [Observation(value, dict(labels)) for labels, value in current if math.isfinite(value)]
 
+    def count(self, column: int) -> int:
+        """How many series have a value in ``column``."""
+        with self._lock:
+            return sum(1 for row in self._rows.values() if row[column + 1] is not None)
+
+
+class ObservedValues:
+    """One column of a :class:`SeriesTable`: what one asynchronous instrument reports.
+
+    A gauge's series are written with :meth:`set` (the latest value), a counter's with :meth:`add`
+    (a running total that never decreases); :meth:`observe` is the instrument's callback. Made
+    without a table, it has a table of its own.
+    """
+
+    def __init__(self, table: SeriesTable | None = None, column: int = 0) -> None:
+        self.table = table if table is not None else SeriesTable(("value",))
+        self.index = column
+
+    def set(self, value: float, labels: Mapping[str, str]) -> None:
+        """The series of ``labels`` is now ``value`` (gauges)."""
+        self.table.set(self.index, value, labels)
+
+    def add(self, amount: float, labels: Mapping[str, str]) -> None:
+        """Add ``amount`` (negative amounts are ignored, as a counter's are) to the series (counters)."""
+        self.table.add(self.index, amount, labels)
+
+    def observe(self, options: CallbackOptions | None = None) -> Iterable[Observation]:
+        """One observation per series: the callback of an asynchronous instrument."""
+        return self.table.observe(self.index)
+
     def __len__(self) -> int:
-        return len(self._values)
+        return self.table.count(self.index)

@@ -17,6 +17,7 @@ from opentelemetry.trace import StatusCode
 
 from odibi_otel._internal.safety import record_failure
 from odibi_otel.metrics._instruments import Instruments
+from odibi_otel.metrics._observed_values import series_key
 from odibi_otel.metrics._process_memory import recent_resident_memory_bytes
 from odibi_otel.metrics.summary import MetricsSummary, NodeMetrics
 from odibi_otel.otel import semconv
@@ -32,12 +33,13 @@ _PENDING_BATCH: Final = 256
 class NodeLabels:
     """The label values and label sets of one node's measurements (see ``Recorder.node_labels``)."""
 
-    __slots__ = ("base", "layer", "node", "with_status")
+    __slots__ = ("base", "key", "layer", "node", "with_status")
 
     def __init__(self, pipeline: str, node: str, layer: str, status: str) -> None:
         self.node = node
         self.layer = layer
         self.base = {semconv.LABEL_PIPELINE: pipeline, semconv.LABEL_NODE: node, semconv.LABEL_LAYER: layer}
+        self.key = series_key(self.base)  # the node's row in the asynchronous instruments' table
         self.with_status = {**self.base, semconv.LABEL_STATUS: status}
 
 
@@ -250,18 +252,24 @@ class Recorder:
         for sink in self.sinks:  # one failing provider (e.g. the app's) must not stop the others
             try:
                 sink.node_duration.record(seconds, labels.with_status)
-                sink.memory.set(memory, base)
-                sink.node_last_duration.set(seconds, base)
-                sink.node_last_status.set(0 if failed else 1, base)
-                sink.node_last_rows.set(0 if failed else rows, base)
+                series = sink.node_series
+                if series is not None:  # the asynchronous instruments: one row written at once
+                    series.node_ended(
+                        labels.key,
+                        base,
+                        seconds=seconds,
+                        memory=memory,
+                        rows=None if failed else rows,
+                        size=size,
+                        throughput=None if failed or cache_hit else throughput,
+                    )
+                else:
+                    _record_node_synchronously(sink, base, seconds, memory, None if failed else rows, size)
+                    if not failed and not cache_hit:  # a cache read says nothing about the node's speed
+                        sink.throughput.set(throughput, base)
                 if failed:
                     error_type = str(attributes.get(semconv.ERROR_TYPE, "unknown"))
                     sink.errors.add(1, {**base, semconv.LABEL_ERROR_TYPE: error_type})
-                else:
-                    sink.rows.add(rows, base)
-                    sink.data_size.set(size, base)
-                    if not cache_hit:  # a cache read says nothing about the node's own speed
-                        sink.throughput.set(throughput, base)
                 if cache_hit is not None:
                     (sink.cache_hits if cache_hit else sink.cache_misses).add(1, base)
                 if span.events:
@@ -296,6 +304,22 @@ class Recorder:
             except Exception as exc:
                 record_failure("MetricsManager (meter provider)", exc)
         self.changed = True
+
+
+def _record_node_synchronously(
+    sink: Instruments, base: Mapping[str, str], seconds: float, memory: int, rows: int | None, size: int
+) -> None:
+    """A node's gauges and rows on an application's provider (synchronous instruments).
+
+    ``rows`` is ``None`` when the node failed.
+    """
+    sink.memory.set(memory, base)
+    sink.node_last_duration.set(seconds, base)
+    sink.node_last_status.set(0 if rows is None else 1, base)
+    sink.node_last_rows.set(0 if rows is None else rows, base)
+    if rows is not None:
+        sink.rows.add(rows, base)
+        sink.data_size.set(size, base)
 
 
 def _record_quality(sink: Instruments, span: ReadableSpan, base: Mapping[str, str]) -> None:

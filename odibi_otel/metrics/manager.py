@@ -73,7 +73,7 @@ from odibi_otel.metrics.pushgateway import DEFAULT_JOB
 from odibi_otel.metrics.server import MetricsServer
 from odibi_otel.metrics.summary import MetricsSummary
 from odibi_otel.otel import semconv
-from odibi_otel.otel._span_listeners import SpanDeduplicator, odibi_span_kind
+from odibi_otel.otel._span_listeners import delivered_directly, odibi_span_kind
 
 __all__ = ["DEFAULT_CARDINALITY_LIMIT", "MetricType", "MetricsManager"]
 
@@ -127,8 +127,6 @@ class MetricsManager(SpanProcessor):
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(MetricsDataCollector(self._exposition.collect_data))
         self._lock = threading.Lock()
-        self._started = SpanDeduplicator()
-        self._ended = SpanDeduplicator()
         self._server: MetricsServer | None = None
         self._shut_down = False
         if share if share is not None else meter_provider is None:
@@ -138,7 +136,7 @@ class MetricsManager(SpanProcessor):
 
     def on_start(self, span: Any, parent_context: Context | None = None) -> None:
         """A pipeline span started: the summary now describes this run."""
-        if odibi_span_kind(span) == "pipeline" and self._started.first_time(span):
+        if odibi_span_kind(span) == "pipeline" and not delivered_directly(self, span):
             self._recording.record_pending()  # the previous run's last nodes belong to its summary
             started = datetime.fromtimestamp((span.start_time or 0) / 1e9, UTC)
             self._recording.reset(str(span.attributes[semconv.PIPELINE_NAME]), started)
@@ -146,7 +144,7 @@ class MetricsManager(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         """Record the ended node or pipeline span's measurements."""
         kind = odibi_span_kind(span)
-        if kind is None or not self._ended.first_time(span):
+        if kind is None or delivered_directly(self, span):  # the orchestrator hands it over itself
             return
         if kind == "node":
             self._recording.node_span_ended(span)

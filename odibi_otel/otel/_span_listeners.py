@@ -1,17 +1,25 @@
-"""Listeners of the orchestrator's spans, and how they are called.
+"""Listeners of the orchestrator's spans, the one record each listener gets per span, and how they are called.
 
 A listener has the shape of an OpenTelemetry SDK ``SpanProcessor`` (``on_start`` / ``on_end``), so
 the same object (the EventBus, the MetricsManager) can also be added to an application's own
-``TracerProvider``. The orchestrator calls the listeners it was given directly, with a
-``ReadableSpan`` snapshot carrying the span's context, name, times, status, links and the
-attributes the orchestrator set, so metrics and hooks work the same whether or not the span is
-recorded (sampled out, no-op tracing).
+``TracerProvider``. The orchestrator calls the listeners it was given directly, with one
+:class:`SpanRecord` per span: made when the span starts, completed once when it ends, shared by
+every listener. It carries the span's context, name, times, status, links and the attributes the
+orchestrator set, so metrics and hooks work the same whether or not the span is recorded (sampled
+out, no-op tracing).
+
+A listener passed to the orchestrator *and* added to the provider would see each span twice. The
+orchestrator says which runs it delivers to which listeners (:func:`delivering_directly`); the
+provider's copy of such a run's span is ignored (:func:`delivered_directly`): one lookup on the
+provider path, none on the orchestrator's.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Final, Protocol
 
 from opentelemetry import context as otel_context
@@ -31,17 +39,18 @@ from odibi_otel.otel.semconv import (
 )
 
 __all__ = [
-    "SpanDeduplicator",
     "SpanListener",
-    "SpanView",
+    "SpanRecord",
+    "delivered_directly",
+    "delivering_directly",
     "notify_end",
     "notify_start",
     "odibi_span_kind",
-    "span_key",
 ]
 
 
 _NO_RESOURCE: Final = Resource.get_empty()
+_UNSET: Final = Status(StatusCode.UNSET)
 
 
 class SpanListener(Protocol):
@@ -54,17 +63,68 @@ class SpanListener(Protocol):
         """Called after a pipeline or node span ended."""
 
 
-class SpanView(ReadableSpan):
-    """A snapshot of one of the orchestrator's spans, made for its listeners.
+class SpanRecord(ReadableSpan):
+    """The one record of an odibi_otel pipeline or node span that the orchestrator's listeners get.
 
-    ``odibi_kind`` (``"pipeline"`` or ``"node"``) is known when the snapshot is made, so
-    :func:`odibi_span_kind` does not have to work it out from the name and attributes again for
-    every listener and event.
+    Made when the span starts and handed to each listener's ``on_start``; completed once by
+    :meth:`finish` when the span ends and handed to each listener's ``on_end``: the same object,
+    never a copy per listener or per phase. Listeners read it and never change it.
+
+    Also when the real span records the same facts: its attributes sit behind the SDK's locked
+    ``BoundedAttributes`` (a Python-level lookup per read), this record's in the orchestrator's
+    own plain dict (``attributes`` returns it, not a read-only view). When the span records nothing
+    (sampled out, no-op tracing) the record is the only record of them.
+
+    ``odibi_kind`` (``"pipeline"`` or ``"node"``) is known when the record is made, so
+    :func:`odibi_span_kind` does not have to work it out from the name and attributes again.
     """
 
-    def __init__(self, odibi_kind: str, **fields: Any) -> None:
-        super().__init__(**fields)
+    def __init__(
+        self,
+        odibi_kind: str,
+        span: trace.Span,
+        name: str,
+        attributes: dict[str, AttributeValue],
+        links: Sequence[Link],
+        start_ns: int,
+    ) -> None:
+        super().__init__(
+            name=name,
+            context=span.get_span_context(),
+            resource=getattr(span, "resource", None) or _NO_RESOURCE,  # None would detect one anew
+            links=links,
+            start_time=start_ns,
+            instrumentation_scope=getattr(span, "instrumentation_scope", None),
+        )
         self.odibi_kind = odibi_kind
+        #: The payload keys every event of this span shares (made by the EventBus when first needed).
+        self.shared_keys: dict[str, Any] | None = None
+        self._values = attributes
+        self._ended_at: int | None = None
+        self._final_status = _UNSET
+        self._found: Sequence[Event] = ()
+
+    def finish(self, status: Status, end_ns: int, events: Sequence[Event] = ()) -> None:
+        """The span ended: its status, end time and events (its attributes are already in place)."""
+        self._final_status = status
+        self._ended_at = end_ns
+        self._found = events
+
+    @property
+    def attributes(self) -> Mapping[str, AttributeValue]:
+        return self._values
+
+    @property
+    def end_time(self) -> int | None:
+        return self._ended_at
+
+    @property
+    def status(self) -> Status:
+        return self._final_status
+
+    @property
+    def events(self) -> Sequence[Event]:
+        return self._found
 
 
 def notify_start(
@@ -72,74 +132,81 @@ def notify_start(
     kind: str,
     span: trace.Span,
     name: str,
-    attributes: Mapping[str, AttributeValue],
+    attributes: dict[str, AttributeValue],
     links: Sequence[Link],
     start_ns: int,
-) -> None:
-    """Call ``on_start`` of each listener with a snapshot of ``span``; failures are contained."""
+) -> SpanRecord | None:
+    """Make ``span``'s record and call ``on_start`` of each listener with it; failures are contained.
+
+    ``attributes`` becomes the record's own (not copied): the caller adds the end attributes to it
+    before :func:`notify_end`. Returns ``None`` when there are no listeners (nothing is made).
+    """
     if not listeners:
-        return
-    view = _snapshot(kind, span, name, attributes, links, None, start_ns, None)
+        return None
+    record = SpanRecord(kind, span, name, attributes, links, start_ns)
     for listener in listeners:
-        call_safely(type(listener).__name__ + ".on_start", listener.on_start, view, None)
+        call_safely(type(listener).__name__ + ".on_start", listener.on_start, record, None)
+    return record
 
 
 def notify_end(
     listeners: Sequence[SpanListener],
-    kind: str,
-    span: trace.Span,
-    name: str,
-    attributes: Mapping[str, AttributeValue],
-    links: Sequence[Link],
+    record: SpanRecord | None,
     status: Status,
-    start_ns: int,
     end_ns: int,
     events: Sequence[Event] = (),
 ) -> None:
-    """Call ``on_end`` of each listener with a snapshot of the ended ``span``; failures are contained."""
-    if not listeners:
+    """Complete ``record`` and call ``on_end`` of each listener with it; failures are contained."""
+    if record is None:
         return
-    view = _snapshot(kind, span, name, attributes, links, status, start_ns, end_ns, events)
+    record.finish(status, end_ns, events)
     for listener in listeners:
-        call_safely(type(listener).__name__ + ".on_end", listener.on_end, view)
+        call_safely(type(listener).__name__ + ".on_end", listener.on_end, record)
 
 
-def _snapshot(
-    kind: str,
-    span: trace.Span,
-    name: str,
-    attributes: Mapping[str, AttributeValue],
-    links: Sequence[Link],
-    status: Status | None,
-    start_ns: int,
-    end_ns: int | None,
-    events: Sequence[Event] = (),
-) -> SpanView:
-    """A ``ReadableSpan`` of the facts the orchestrator gave ``span``, for its listeners.
+class _DirectRuns:
+    """Which listeners the orchestrator hands which runs' spans to: ``{(id(listener), run id): count}``."""
 
-    Also when the real span records them: its attributes sit behind the SDK's locked
-    ``BoundedAttributes`` (a Python-level lookup per read), this snapshot's in a plain dict, and
-    the listeners read about 35 of them per node. When the span records nothing (sampled out,
-    no-op tracing) the snapshot is the only record of them.
+    def __init__(self) -> None:
+        self.pairs: Counter[tuple[int, str]] = Counter()
+        self.lock = threading.Lock()
+
+
+_DIRECT: Final = _DirectRuns()
+
+
+@contextmanager
+def delivering_directly(listeners: Sequence[SpanListener], run_id: str) -> Iterator[None]:
+    """While the block runs, the spans of ``run_id`` reach ``listeners`` from the orchestrator.
+
+    Entered before the run's first span starts and left after its last listener call, so a
+    provider delivering the same spans to the same listener is ignored for the whole run.
     """
-    return SpanView(
-        kind,
-        name=name,
-        context=span.get_span_context(),
-        resource=getattr(span, "resource", None) or _NO_RESOURCE,  # None would detect one anew
-        attributes=dict(attributes),
-        links=tuple(links),
-        events=tuple(events),
-        status=status or Status(StatusCode.UNSET),
-        start_time=start_ns,
-        end_time=end_ns,
-        instrumentation_scope=getattr(span, "instrumentation_scope", None),
-    )
+    pairs = [(id(listener), run_id) for listener in listeners]
+    with _DIRECT.lock:
+        _DIRECT.pairs.update(pairs)
+    try:
+        yield
+    finally:
+        with _DIRECT.lock:
+            _DIRECT.pairs.subtract(pairs)
+            for pair in pairs:
+                if _DIRECT.pairs[pair] <= 0:
+                    del _DIRECT.pairs[pair]
+
+
+def delivered_directly(listener: object, span: Any) -> bool:
+    """True when ``span`` (from a provider) belongs to a run the orchestrator hands ``listener`` itself."""
+    if type(span) is SpanRecord or not _DIRECT.pairs:
+        return False
+    attributes = span.attributes
+    run_id = attributes.get(RUN_ID) if attributes else None
+    return isinstance(run_id, str) and (id(listener), run_id) in _DIRECT.pairs
 
 
 def odibi_span_kind(span: Any) -> str | None:
     """``"pipeline"`` or ``"node"`` for spans odibi_otel made, ``None`` for anyone else's (cheap)."""
-    if type(span) is SpanView:
+    if type(span) is SpanRecord:
         return span.odibi_kind
     name = span.name
     if name.startswith(NODE_SPAN_PREFIX):
@@ -157,37 +224,3 @@ def odibi_span_kind(span: Any) -> str | None:
     if kind == "node" and NODE_NAME not in attributes:
         return None
     return kind
-
-
-def span_key(span: Any) -> tuple[Any, ...]:
-    """What identifies ``span``: its ids, or (run id, name, start) when tracing is a no-op."""
-    context = span.context
-    if context is not None and context.span_id:
-        return (context.trace_id, context.span_id)
-    # No-op tracing gives every span the invalid (zero) context: fall back to what names the span.
-    attributes = span.attributes or {}
-    return (attributes.get(RUN_ID), span.name, span.start_time)
-
-
-class SpanDeduplicator:
-    """Remembers recently seen spans so a listener reached twice acts once.
-
-    A listener can be both passed to an Orchestrator and added to the application's provider;
-    both then deliver the same span. Memory is bounded to the ``capacity`` most recent spans.
-    """
-
-    def __init__(self, capacity: int = 4096) -> None:
-        self._capacity = capacity
-        self._seen: dict[tuple[Any, ...], None] = {}
-        self._lock = threading.Lock()
-
-    def first_time(self, span: Any) -> bool:
-        """True the first time ``span`` is seen by this deduplicator."""
-        key = span_key(span)
-        with self._lock:
-            if key in self._seen:
-                return False
-            self._seen[key] = None
-            if len(self._seen) > self._capacity:
-                del self._seen[next(iter(self._seen))]
-            return True

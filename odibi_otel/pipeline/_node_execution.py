@@ -113,7 +113,7 @@ def run_node(plan: NodePlan, run: RunContext, links: Sequence[Link]) -> NodeOutc
                 step.name, dict(zip(step.input_keys, inputs, strict=True)), start_ns
             ),
         )
-    notify_start(run.listeners, "node", span, plan.span_name, attributes, links, start_ns)
+    record = notify_start(run.listeners, "node", span, plan.span_name, attributes, links, start_ns)
     token = otel_context.attach(trace.set_span_in_context(span, run.parent_context))
     outputs: dict[str, Any] = {}
     fingerprints: dict[str, str | None] = {}
@@ -174,9 +174,7 @@ def run_node(plan: NodePlan, run: RunContext, links: Sequence[Link]) -> NodeOutc
         span.add_event(event.name, event.attributes, timestamp=end_ns)
     _end_span(span, end_attributes, status, error, end_ns)
     attributes.update(end_attributes)
-    notify_end(
-        run.listeners, "node", span, plan.span_name, attributes, links, status, start_ns, end_ns, span_events
-    )
+    notify_end(run.listeners, record, status, end_ns, span_events)
     if run.quality is not None:
         results = (checks, anomalies)
         _quality_after_end(

@@ -30,7 +30,7 @@ from odibi_otel.metrics._defaults import default_metrics_manager, default_openli
 from odibi_otel.otel import semconv
 from odibi_otel.otel._processor_guard import guard_tracer
 from odibi_otel.otel._providers import resolve_logger_provider, resolve_tracer_provider
-from odibi_otel.otel._span_listeners import SpanListener, notify_end, notify_start
+from odibi_otel.otel._span_listeners import SpanListener, delivering_directly, notify_end, notify_start
 from odibi_otel.pipeline._node_execution import NodeOutcome, RunContext, error_type_name, run_node
 from odibi_otel.pipeline._plans import plan_node
 from odibi_otel.pipeline._run_outcome import (
@@ -176,6 +176,12 @@ class _Run:
         self.stop_scheduling = False
 
     def execute(self) -> ExecutionResult:
+        run_id = uuid.uuid4().hex
+        listeners = self.orchestrator._listeners()
+        with delivering_directly(listeners, run_id):  # not again through a provider they are on
+            return self._execute(run_id, listeners)
+
+    def _execute(self, run_id: str, listeners: tuple[SpanListener, ...]) -> ExecutionResult:
         orchestrator = self.orchestrator
         provider = resolve_tracer_provider(orchestrator.tracer_provider)
         # a span processor of the provider that raises must not break the run (nor hide the span
@@ -183,8 +189,6 @@ class _Run:
         tracer = guard_tracer(
             provider.get_tracer(semconv.INSTRUMENTATION_SCOPE, semconv.INSTRUMENTATION_VERSION)
         )
-        run_id = uuid.uuid4().hex
-        listeners = orchestrator._listeners()
         history = start_history(
             orchestrator.history, orchestrator.pipeline_name, run_id, orchestrator.engine_type
         )
@@ -206,7 +210,7 @@ class _Run:
             set_status_on_exception=False,
         )
         tracker = self._start_tracker(run_id, span, start_ns)
-        notify_start(listeners, "pipeline", span, span_name, attributes, (), start_ns)
+        record = notify_start(listeners, "pipeline", span, span_name, attributes, (), start_ns)
         run = RunContext(
             run_id=run_id,
             engine=orchestrator.engine,
@@ -252,7 +256,7 @@ class _Run:
             span.set_status(status)
         span.end(end_time=end_ns)
         attributes.update(end_attributes)
-        notify_end(listeners, "pipeline", span, span_name, attributes, (), status, start_ns, end_ns)
+        notify_end(listeners, record, status, end_ns)
         status_text = str(end_attributes[semconv.PIPELINE_STATUS])
         finish_quality(run.quality, history, status_text, span, (start_ns, end_ns), self.dag.order)
         wait_for_hooks = getattr(orchestrator.event_bus, "wait_for_async", None)
@@ -361,12 +365,8 @@ class _Run:
                 heapq.heappush(self.ready, (self.position[child], child))
 
     def _finished(self, name: str) -> bool:
-        return (
-            name in self.skipped
-            or name in self.errors
-            or name in self.succeeded_set
-            or name in self.interrupted
-        )
+        done = (self.skipped, self.errors, self.succeeded_set, self.interrupted)
+        return any(name in collection for collection in done)
 
     def _result(
         self,
