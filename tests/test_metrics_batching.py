@@ -175,14 +175,14 @@ def test_a_full_batch_is_recorded_without_a_read(
 def test_a_span_that_cannot_be_recorded_does_not_lose_the_rest_of_its_batch(
     own_manager: MetricsManager, tracer_provider: TracerProvider, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = own_manager._recording.record_node_span
+    original = own_manager._recording._record_node
 
-    def flaky(span: Any, memory: int) -> None:
-        if (span.attributes or {}).get(semconv.NODE_NAME) == "n2":
+    def flaky(ended: Any) -> None:
+        if ended.labels.node == "n2":
             raise RuntimeError("broken measurement")
-        original(span, memory)
+        original(ended)
 
-    monkeypatch.setattr(own_manager._recording, "record_node_span", flaky)
+    monkeypatch.setattr(own_manager._recording, "_record_node", flaky)
     before = telemetry_failures().get("MetricsManager.on_end", 0)
     assert run_with_hook(own_manager, lambda payload: None, tracer_provider)["success"]
     assert sorted(own_manager.get_summary()["nodes"]) == ["n0", "n1", "n3", "n4"]

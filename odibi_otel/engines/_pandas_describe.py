@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -87,8 +87,29 @@ def head_values(frame: pd.DataFrame, count: int, arrays: Sequence[Any] | None = 
             arrays = column_arrays(frame)
         values = np.empty((min(count, len(frame)), len(arrays)), dtype=object)
         for position, array in enumerate(arrays):
-            head = array[:count]
-            values[:, position] = head if isinstance(head, np.ndarray) else head.to_numpy(dtype=object)
+            values[:, position] = _head(array, count)
         return values
     except Exception:  # an array type that slices or converts differently: pandas' own way
         return frame.iloc[:count].to_numpy(dtype=object, copy=True)
+
+
+def _head(array: Any, count: int) -> Any:
+    """The first ``count`` values of one column array, as ``to_numpy(dtype=object)`` gives them.
+
+    Arrow text columns (pandas' default ``str``) are read straight from their Arrow array: a
+    fifth of the cost of pandas' slice-then-convert; a missing value comes back as ``None``,
+    which the lineage writes as it writes NaN (``null``).
+    """
+    arrow = getattr(array, "_pa_array", None)
+    if arrow is not None and _is_arrow_text(arrow.type):
+        return arrow.slice(0, count).to_pylist()
+    head = array[:count]
+    return head if isinstance(head, np.ndarray) else head.to_numpy(dtype=object)
+
+
+#: Arrow types read by ``to_pylist`` (by name: importing pyarrow here would slow ``import odibi_otel``).
+_ARROW_TEXT: Final = frozenset({"string", "large_string"})
+
+
+def _is_arrow_text(arrow_type: Any) -> bool:
+    return str(arrow_type) in _ARROW_TEXT

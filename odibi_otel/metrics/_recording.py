@@ -8,11 +8,11 @@ the batch of node spans not recorded yet and the latest run's figures (the summa
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import StatusCode
 
 from odibi_otel._internal.safety import record_failure
@@ -41,6 +41,20 @@ class NodeLabels:
         self.base = {semconv.LABEL_PIPELINE: pipeline, semconv.LABEL_NODE: node, semconv.LABEL_LAYER: layer}
         self.key = series_key(self.base)  # the node's row in the asynchronous instruments' table
         self.with_status = {**self.base, semconv.LABEL_STATUS: status}
+
+
+class _Ended(NamedTuple):
+    """What recording an ended node needs, taken from its span when it ends."""
+
+    labels: NodeLabels
+    failed: bool
+    cache_hit: bool | None
+    seconds: float
+    rows: int
+    size: int
+    error_type: str
+    events: tuple[Event, ...]
+    memory: int
 
 
 class NodeFigures:
@@ -97,7 +111,7 @@ class Recorder:
         self.sinks = sinks
         self.changed = True
         self.lock = threading.Lock()
-        self.pending: list[tuple[ReadableSpan, int]] = []
+        self.pending: list[_Ended] = []
         self._pending_lock = threading.Lock()  # also keeps the recording of batches in order
         self._node_label_cache: dict[tuple[object, ...], NodeLabels] = {}
         self.runs = 0
@@ -193,13 +207,18 @@ class Recorder:
         (endpoint, files, summary, registry, ``force_flush``), which records what is pending
         first, so nothing read is ever stale; an application's provider is read by its own
         readers, on their schedule: with one, every span is recorded at once.
+
+        The batch keeps each node's few figures (:class:`_Ended`), not the span: a span record
+        holds dicts, links and contexts that the garbage collector would otherwise scan again
+        and again while they wait.
         """
         memory = recent_resident_memory_bytes()  # right after the node, not when recorded
+        ended = self._ended(span, memory)
         if len(self.sinks) > 1:
-            self.record_node_span(span, memory)
+            self._record_node(ended)
             return
         with self._pending_lock:
-            self.pending.append((span, memory))
+            self.pending.append(ended)
             full = len(self.pending) >= _PENDING_BATCH
         if full:
             self.record_pending()
@@ -210,14 +229,17 @@ class Recorder:
             return
         with self._pending_lock:
             batch, self.pending = self.pending, []
-            for span, memory in batch:
+            for ended in batch:
                 try:
-                    self.record_node_span(span, memory)
+                    self._record_node(ended)
                 except Exception as exc:
                     record_failure("MetricsManager.on_end", exc)
 
     def record_node_span(self, span: ReadableSpan, memory: int) -> None:
         """Record an ended node span; ``memory`` is the process's resident bytes when it ended."""
+        self._record_node(self._ended(span, memory))
+
+    def _ended(self, span: ReadableSpan, memory: int) -> _Ended:
         attributes: Mapping[str, Any] = span.attributes or {}
         failed = span.status.status_code is StatusCode.ERROR
         cache_hit = attributes.get(semconv.NODE_CACHE_HIT)
@@ -227,10 +249,21 @@ class Recorder:
             attributes.get(semconv.NODE_LAYER, ""),
             _node_status(failed, cache_hit),
         )
+        return _Ended(
+            labels,
+            failed,
+            None if cache_hit is None else bool(cache_hit),
+            ((span.end_time or 0) - (span.start_time or 0)) / 1e9,
+            int(attributes.get(semconv.NODE_ROWS_OUT, 0) or 0),
+            int(attributes.get(semconv.NODE_OUTPUT_SIZE_BYTES, 0) or 0),
+            str(attributes.get(semconv.ERROR_TYPE, "unknown")) if failed else "",
+            tuple(span.events),
+            memory,
+        )
+
+    def _record_node(self, ended: _Ended) -> None:
+        labels, failed, cache_hit, seconds, rows, size, error_type, events, memory = ended
         name, layer, base = labels.node, labels.layer, labels.base
-        seconds = ((span.end_time or 0) - (span.start_time or 0)) / 1e9
-        rows = int(attributes.get(semconv.NODE_ROWS_OUT, 0) or 0)
-        size = int(attributes.get(semconv.NODE_OUTPUT_SIZE_BYTES, 0) or 0)
         throughput = rows / seconds if seconds > 0 else 0.0
         with self.lock:
             figures = self._figures_locked(name)
@@ -239,7 +272,7 @@ class Recorder:
             figures.memory_mb = memory / BYTES_PER_MB
             figures.throughput = throughput
             figures.data_size_bytes = size
-            figures.cache_hit = None if cache_hit is None else bool(cache_hit)
+            figures.cache_hit = cache_hit
             figures.status = semconv.STATUS_FAILED if failed else semconv.STATUS_SUCCESS
             figures.layer = layer
             if failed:
@@ -268,12 +301,11 @@ class Recorder:
                     if not failed and not cache_hit:  # a cache read says nothing about the node's speed
                         sink.throughput.set(throughput, base)
                 if failed:
-                    error_type = str(attributes.get(semconv.ERROR_TYPE, "unknown"))
                     sink.errors.add(1, {**base, semconv.LABEL_ERROR_TYPE: error_type})
                 if cache_hit is not None:
                     (sink.cache_hits if cache_hit else sink.cache_misses).add(1, base)
-                if span.events:
-                    _record_quality(sink, span, base)
+                if events:
+                    _record_quality(sink, events, base)
             except Exception as exc:
                 record_failure("MetricsManager (meter provider)", exc)
         self.changed = True
@@ -322,9 +354,9 @@ def _record_node_synchronously(
         sink.data_size.set(size, base)
 
 
-def _record_quality(sink: Instruments, span: ReadableSpan, base: Mapping[str, str]) -> None:
+def _record_quality(sink: Instruments, events: Sequence[Event], base: Mapping[str, str]) -> None:
     """Count the node span's check results and anomalies (``odibi.check`` / ``odibi.anomaly`` events)."""
-    for event in span.events:
+    for event in events:
         found = event.attributes or {}
         if event.name == semconv.EVENT_CHECK:
             check = label(str(found.get(semconv.CHECK_NAME, "")))
