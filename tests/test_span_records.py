@@ -227,5 +227,5 @@ def test_arrow_text_samples_read_like_pandas_converts_them() -> None:
     values = head_values(frame, 2)
     assert values.shape == (2, 3)
     assert list(values[0]) == ["a", "x", 1.5]
-    assert values[1][0] is None and values[1][1] is None  # missing text: None (lineage null)
-    assert np.isnan(values[1][2])
+    assert values[1][0] is pd.NA  # each column's own missing value, as pandas converts it
+    assert np.isnan(values[1][1]) and np.isnan(values[1][2])

@@ -97,12 +97,17 @@ def _head(array: Any, count: int) -> Any:
     """The first ``count`` values of one column array, as ``to_numpy(dtype=object)`` gives them.
 
     Arrow text columns (pandas' default ``str``) are read straight from their Arrow array: a
-    fifth of the cost of pandas' slice-then-convert; a missing value comes back as ``None``,
-    which the lineage writes as it writes NaN (``null``).
+    fifth of the cost of pandas' slice-then-convert. Arrow gives a missing value as ``None``;
+    it becomes the column's own missing value (NaN for ``str``, ``pd.NA`` for ``string``), as
+    pandas would give it.
     """
     arrow = getattr(array, "_pa_array", None)
     if arrow is not None and _is_arrow_text(arrow.type):
-        return arrow.slice(0, count).to_pylist()
+        values = arrow.slice(0, count).to_pylist()
+        if None in values:
+            missing = getattr(array.dtype, "na_value", None)
+            values = [missing if value is None else value for value in values]
+        return values
     head = array[:count]
     return head if isinstance(head, np.ndarray) else head.to_numpy(dtype=object)
 
