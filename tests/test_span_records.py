@@ -4,15 +4,11 @@ listener twice (orchestrator and provider) is handled without per-span duplicate
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
 from odibi_otel import EventBus, MetricsManager, Orchestrator, Step
@@ -22,6 +18,9 @@ from odibi_otel.engines._pandas_size import estimate_frame_bytes
 from odibi_otel.metrics._observed_values import NODE_COLUMNS, SeriesTable, series_key
 from odibi_otel.otel import _span_listeners, semconv
 from odibi_otel.otel._span_listeners import SpanRecord
+
+if TYPE_CHECKING:
+    from tests.conftest import Tracing
 
 
 def make_frame() -> pd.DataFrame:
@@ -61,17 +60,8 @@ class RecordingListener:
         self.ended.append(span)
 
 
-@pytest.fixture
-def provider() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider(shutdown_on_exit=False)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield provider, exporter
-    provider.shutdown()
-
-
-def test_each_span_is_one_record_handed_to_every_listener_at_start_and_end(provider: Any) -> None:
-    tracer_provider, exporter = provider
+def test_each_span_is_one_record_handed_to_every_listener_at_start_and_end(tracing: Tracing) -> None:
+    tracer_provider, exporter = tracing.provider, tracing.exporter
     listener = RecordingListener()
     result = Orchestrator(steps(), event_bus=listener, tracer_provider=tracer_provider).execute()
     assert result["success"]
@@ -92,8 +82,8 @@ def test_each_span_is_one_record_handed_to_every_listener_at_start_and_end(provi
     assert node.links[0].context.span_id == exported.links[0].context.span_id
 
 
-def test_a_failed_node_record_carries_the_error_status(provider: Any) -> None:
-    tracer_provider, _ = provider
+def test_a_failed_node_record_carries_the_error_status(tracing: Tracing) -> None:
+    tracer_provider = tracing.provider
     listener = RecordingListener()
     result = Orchestrator(steps(fail), event_bus=listener, tracer_provider=tracer_provider).execute()
     assert not result["success"]
@@ -103,8 +93,8 @@ def test_a_failed_node_record_carries_the_error_status(provider: Any) -> None:
 
 
 @pytest.mark.parametrize("last", [double, fail, interrupt])
-def test_runs_delivered_directly_are_forgotten_when_the_run_ends(provider: Any, last: Any) -> None:
-    tracer_provider, _ = provider
+def test_runs_delivered_directly_are_forgotten_when_the_run_ends(tracing: Tracing, last: Any) -> None:
+    tracer_provider = tracing.provider
     bus = EventBus()
     tracer_provider.add_span_processor(bus)
     orchestrator = Orchestrator(steps(last), event_bus=bus, tracer_provider=tracer_provider)
@@ -116,8 +106,8 @@ def test_runs_delivered_directly_are_forgotten_when_the_run_ends(provider: Any, 
     assert not _span_listeners._DIRECT.pairs
 
 
-def test_a_bus_only_on_the_provider_fires_after_a_run_that_passed_it_too(provider: Any) -> None:
-    tracer_provider, _ = provider
+def test_a_bus_only_on_the_provider_fires_after_a_run_that_passed_it_too(tracing: Tracing) -> None:
+    tracer_provider = tracing.provider
     bus = EventBus()
     tracer_provider.add_span_processor(bus)
     seen: list[str] = []
@@ -127,8 +117,8 @@ def test_a_bus_only_on_the_provider_fires_after_a_run_that_passed_it_too(provide
     assert seen == [first["run_id"]] * 2 + [second["run_id"]] * 2
 
 
-def test_a_manager_passed_and_added_counts_each_node_once(provider: Any) -> None:
-    tracer_provider, _ = provider
+def test_a_manager_passed_and_added_counts_each_node_once(tracing: Tracing) -> None:
+    tracer_provider = tracing.provider
     manager = MetricsManager()
     tracer_provider.add_span_processor(manager)
     for _ in range(3):
@@ -143,8 +133,8 @@ def test_a_manager_passed_and_added_counts_each_node_once(provider: Any) -> None
     manager.shutdown()
 
 
-def test_hooks_before_the_last_get_copies_and_none_sees_another_hooks_changes(provider: Any) -> None:
-    tracer_provider, _ = provider
+def test_hooks_before_the_last_get_copies_and_none_sees_another_hooks_changes(tracing: Tracing) -> None:
+    tracer_provider = tracing.provider
     bus = EventBus()
     seen: list[dict[str, Any]] = []
     payloads: list[int] = []
