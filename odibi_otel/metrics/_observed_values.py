@@ -93,9 +93,7 @@ class SeriesTable:
         speed says nothing (a failure or a cache hit).
         """
         with self._lock:
-            row = self._rows.get(key)
-            if row is None:
-                row = self._rows[key] = [labels, *([None] * len(self.columns))]
+            row = self._row(key, labels)
             row[MEMORY + 1] = memory
             row[LAST_DURATION + 1] = seconds
             if rows is None:
@@ -122,11 +120,6 @@ class SeriesTable:
             current = [(row[0], row[index]) for row in self._rows.values() if row[index] is not None]
         return [Observation(value, dict(labels)) for labels, value in current if math.isfinite(value)]
 
-    def count(self, column: int) -> int:
-        """How many series have a value in ``column``."""
-        with self._lock:
-            return sum(1 for row in self._rows.values() if row[column + 1] is not None)
-
 
 class ObservedValues:
     """One column of a :class:`SeriesTable`: what one asynchronous instrument reports.
@@ -151,6 +144,3 @@ class ObservedValues:
     def observe(self, options: CallbackOptions | None = None) -> Iterable[Observation]:
         """One observation per series: the callback of an asynchronous instrument."""
         return self.table.observe(self.index)
-
-    def __len__(self) -> int:
-        return self.table.count(self.index)

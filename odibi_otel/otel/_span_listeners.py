@@ -17,7 +17,6 @@ provider path, none on the orchestrator's.
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Final, Protocol
@@ -68,7 +67,8 @@ class SpanRecord(ReadableSpan):
 
     Made when the span starts and handed to each listener's ``on_start``; completed once by
     :meth:`finish` when the span ends and handed to each listener's ``on_end``: the same object,
-    never a copy per listener or per phase. Listeners read it and never change it.
+    never a copy per listener or per phase. Listeners only read it; the one thing written on it
+    after it is made is :attr:`shared_keys`, the EventBus's payload keys, made once per span.
 
     Also when the real span records the same facts: its attributes sit behind the SDK's locked
     ``BoundedAttributes`` (a Python-level lookup per read), this record's in the orchestrator's
@@ -164,15 +164,9 @@ def notify_end(
         call_safely(type(listener).__name__ + ".on_end", listener.on_end, record)
 
 
-class _DirectRuns:
-    """Which listeners the orchestrator hands which runs' spans to: ``{(id(listener), run id): count}``."""
-
-    def __init__(self) -> None:
-        self.pairs: Counter[tuple[int, str]] = Counter()
-        self.lock = threading.Lock()
-
-
-_DIRECT: Final = _DirectRuns()
+#: ``(id(listener), run id)`` for each listener the orchestrator hands a running run's spans to.
+_DIRECT: Final[set[tuple[int, str]]] = set()
+_DIRECT_LOCK: Final = threading.Lock()
 
 
 @contextmanager
@@ -182,26 +176,23 @@ def delivering_directly(listeners: Sequence[SpanListener], run_id: str) -> Itera
     Entered before the run's first span starts and left after its last listener call, so a
     provider delivering the same spans to the same listener is ignored for the whole run.
     """
-    pairs = [(id(listener), run_id) for listener in listeners]
-    with _DIRECT.lock:
-        _DIRECT.pairs.update(pairs)
+    pairs = {(id(listener), run_id) for listener in listeners}
+    with _DIRECT_LOCK:
+        _DIRECT.update(pairs)
     try:
         yield
     finally:
-        with _DIRECT.lock:
-            _DIRECT.pairs.subtract(pairs)
-            for pair in pairs:
-                if _DIRECT.pairs[pair] <= 0:
-                    del _DIRECT.pairs[pair]
+        with _DIRECT_LOCK:
+            _DIRECT.difference_update(pairs)
 
 
 def delivered_directly(listener: object, span: Any) -> bool:
     """True when ``span`` (from a provider) belongs to a run the orchestrator hands ``listener`` itself."""
-    if type(span) is SpanRecord or not _DIRECT.pairs:
+    if type(span) is SpanRecord or not _DIRECT:
         return False
     attributes = span.attributes
     run_id = attributes.get(RUN_ID) if attributes else None
-    return isinstance(run_id, str) and (id(listener), run_id) in _DIRECT.pairs
+    return isinstance(run_id, str) and (id(listener), run_id) in _DIRECT
 
 
 def odibi_span_kind(span: Any) -> str | None:
