@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
+
+from opentelemetry.util.types import AttributeValue
 
 from odibi_otel.errors import UnsupportedEngineError
 from odibi_otel.quality.checks import Check, CheckResult
@@ -23,6 +25,7 @@ __all__ = [
     "ENGINES",
     "FILE_FORMATS",
     "Engine",
+    "EngineWork",
     "FrameDescription",
     "file_format",
     "get_engine",
@@ -40,7 +43,8 @@ FILE_FORMATS: Final[Mapping[str, str]] = {
 
 #: Engine name → ``"module:attribute"`` of its instance, imported on first use.
 ENGINES: Final[Mapping[str, str]] = {
-    "pandas": "odibi_otel.engines.pandas_engine:PANDAS",
+    "pandas": "odibi_otel.engines.pandas_engine:pandas_engine",
+    "spark": "odibi_otel.engines.spark_engine:SparkEngine",
 }
 
 
@@ -54,17 +58,21 @@ class FrameDescription:
     """One frame as lineage records it: counts, schema and the first rows.
 
     Attributes:
-        rows: Row count.
+        rows: Row count; ``None`` when the engine cannot know it without computing the frame
+            (a lazy engine before an action computed it).
         labels: Each column's name as text, in order.
         schema: ``{column: type name}``; a repeated column name gets a ``#2``, ``#3`` suffix.
         sample: The first rows as a detached 2-D object array (rows by columns), or ``None`` when
             no sample was asked for.
+        rows_later: For ``rows`` still ``None``: asks again (never blocks), e.g. at the end of the
+            run, after a later node's action computed the frame.
     """
 
-    rows: int
+    rows: int | None
     labels: list[str]
     schema: dict[str, str]
     sample: Any | None
+    rows_later: Callable[[], int | None] | None = None
 
 
 class Engine(Protocol):
@@ -80,6 +88,9 @@ class Engine(Protocol):
     frame_type_name: str
     #: The sqlglot dialect of :meth:`sql`'s queries (checked before a run), e.g. ``"duckdb"``.
     sql_dialect: str
+    #: Whether frames are computed later than the node that defines them (Spark): the orchestrator
+    #: then opens a :meth:`node_scope` per node and asks for row counts again after later actions.
+    lazy: bool
 
     def read(self, path: Path, params: Mapping[str, Any] | None) -> Any:
         """Read the file ``path`` in the format its extension names; ``params`` go to the reader."""
@@ -93,14 +104,17 @@ class Engine(Protocol):
     def is_frame(self, value: object) -> bool:
         """Whether ``value`` is one of the engine's frames."""
 
-    def row_count(self, frame: Any) -> int:
-        """Rows of ``frame``."""
+    def row_count(self, frame: Any) -> int | None:
+        """Rows of ``frame``; ``None`` when they are not known without computing it."""
 
     def column_count(self, frame: Any) -> int:
         """Columns of ``frame``."""
 
-    def size_bytes(self, frame: Any) -> int:
-        """Estimated bytes ``frame`` holds in memory, without work proportional to its rows."""
+    def size_bytes(self, frame: Any) -> int | None:
+        """Estimated bytes ``frame`` holds in memory, without work proportional to its rows.
+
+        ``None`` when the engine cannot tell without computing it.
+        """
 
     def describe(self, frame: Any, sample_rows: int) -> FrameDescription:
         """Rows, column labels, schema and (when ``sample_rows`` > 0) the first rows of ``frame``."""
@@ -118,11 +132,11 @@ class Engine(Protocol):
         """
 
 
-def get_engine(name: str) -> Engine:
-    """The engine called ``name``.
+def get_engine(name: str, **options: Any) -> Engine:
+    """The engine called ``name``, made with ``options`` (e.g. ``spark=``, ``master=``, ``conf=``).
 
     Raises:
-        UnsupportedEngineError: There is no such engine.
+        UnsupportedEngineError: There is no such engine, or its library is not installed.
     """
     target = ENGINES.get(name) if isinstance(name, str) else None
     if target is None:
@@ -130,5 +144,27 @@ def get_engine(name: str) -> Engine:
             f"engine_type {name!r} is not supported; supported engines: {', '.join(ENGINES)}"
         )
     module_name, _, attribute = target.partition(":")
-    engine: Engine = getattr(importlib.import_module(module_name), attribute)
+    factory = getattr(importlib.import_module(module_name), attribute)
+    engine: Engine = factory(**options)
     return engine
+
+
+@dataclass(frozen=True, slots=True)
+class EngineWork:
+    """One unit of work an engine ran for a node (a Spark job or stage), as a child span.
+
+    Attributes:
+        name: The span name, e.g. ``"spark job 3"``.
+        start_ns: When the engine started it (epoch nanoseconds).
+        end_ns: When it ended.
+        attributes: Its figures as span attributes.
+        failure: Why it failed, or ``None`` when it succeeded.
+        children: Its own parts (a job's stages), each a child span of this one.
+    """
+
+    name: str
+    start_ns: int
+    end_ns: int
+    attributes: Mapping[str, AttributeValue]
+    failure: str | None = None
+    children: tuple[EngineWork, ...] = ()

@@ -15,10 +15,11 @@ from odibi_otel.engines._pandas_quality import evaluate_check, profile_frame
 from odibi_otel.engines._pandas_size import column_arrays, estimate_frame_bytes
 from odibi_otel.engines._pandas_sql import SQL_DIALECT, run_sql
 from odibi_otel.engines.base import FrameDescription
+from odibi_otel.errors import UnsupportedEngineError
 from odibi_otel.quality.checks import Check, CheckResult
 from odibi_otel.quality.profile import FrameProfile
 
-__all__ = ["PANDAS", "PandasEngine"]
+__all__ = ["PANDAS", "PandasEngine", "pandas_engine"]
 
 
 class PandasEngine:
@@ -27,6 +28,7 @@ class PandasEngine:
     name: Final = "pandas"
     frame_type_name: Final = "DataFrame"
     sql_dialect: Final = SQL_DIALECT
+    lazy: Final = False
 
     def read(self, path: Path, params: Mapping[str, Any] | None) -> pd.DataFrame:
         """``pandas.read_csv`` / ``read_parquet`` / ``read_json`` by extension."""
@@ -74,3 +76,12 @@ class PandasEngine:
 
 #: The pandas engine instance (it keeps no state).
 PANDAS: Final = PandasEngine()
+
+
+def pandas_engine(**options: Any) -> PandasEngine:
+    """The pandas engine (:data:`PANDAS`); it takes no options."""
+    if options:
+        raise UnsupportedEngineError(
+            f"engine_type 'pandas' takes no {', '.join(sorted(options))} option (that is for 'spark')"
+        )
+    return PANDAS

@@ -58,6 +58,7 @@ class Snapshot:
         "columns",
         "redacted",
         "rows",
+        "rows_later",
         "sample_columns",
         "sample_values",
         "schema",
@@ -71,6 +72,7 @@ class Snapshot:
         description = engine.describe(frame, wanted)
         labels = description.labels
         self.rows = description.rows
+        self.rows_later = description.rows_later if description.rows is None else None
         self.columns = len(labels)
         self.schema = description.schema
         # the node already measured its outputs for its span: the same figure, not a second estimate
@@ -85,6 +87,14 @@ class Snapshot:
                 if label in self.redacted:
                     values[:, position] = REDACTED
             self.sample_values = values
+
+    def count_late(self) -> None:
+        """Take a row count a later job produced (a lazy engine's frame); never blocks."""
+        if self.rows is None and self.rows_later is not None:
+            self.rows = self.rows_later()
+            if self.rows is not None:
+                self.rows_later = None
+                self._dict = None
 
     def to_dict(self, config: TrackerConfig) -> dict[str, Any]:
         """The snapshot as the lineage document holds it, built once per config.
@@ -148,9 +158,13 @@ class StepRecord:
         self.error: dict[str, str] | None = None
 
 
-def row_delta(record: StepRecord) -> int:
-    """Rows out minus rows in of a step that succeeded (0 for a write step)."""
+def row_delta(record: StepRecord) -> int | None:
+    """Rows out minus rows in of a step that succeeded (0 for a write step); ``None`` when a count
+    is not known (a lazy engine's frame no job computed)."""
     if record.step.type == "write":
         return 0
-    rows_in = sum(s.rows for s in record.before.values())
-    return sum(s.rows for s in record.after.values()) - rows_in
+    counts = [s.rows for s in (*record.before.values(), *record.after.values())]
+    if any(rows is None for rows in counts):
+        return None
+    rows_in = sum(s.rows for s in record.before.values())  # type: ignore[misc]
+    return sum(s.rows for s in record.after.values()) - rows_in  # type: ignore[misc]

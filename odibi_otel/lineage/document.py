@@ -8,7 +8,7 @@ agree field for field. The format is documented in ``docs/lineage.md``.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from opentelemetry import trace
@@ -66,7 +66,7 @@ def step_document(record: StepRecord, config: TrackerConfig) -> dict[str, Any]:
     after = {key: s.to_dict(config) for key, s in record.after.items()}
     context = record.span_context
     succeeded = record.status == semconv.STATUS_SUCCESS
-    document = {
+    document: dict[str, Any] = {
         "name": step.name,
         "layer": step.layer,
         "type": step.type,
@@ -78,8 +78,8 @@ def step_document(record: StepRecord, config: TrackerConfig) -> dict[str, Any]:
         "end_time": iso_utc(record.end_ns),
         "duration_ms": duration_ms(record.start_ns, record.end_ns),
         "cache_hit": record.cache_hit,
-        "rows_in": sum(s["rows"] for s in before.values()) if before else 0,
-        "rows_out": sum(s["rows"] for s in after.values()) if succeeded else None,
+        "rows_in": _total_rows(before.values()) if before else 0,
+        "rows_out": _total_rows(after.values()) if succeeded else None,
         "row_delta": row_delta(record) if succeeded else None,
         "before": before,
         "after": after,
@@ -112,3 +112,9 @@ def step_source(step: Any) -> dict[str, Any]:
         name = getattr(value, "__qualname__", None) or type(value).__qualname__
         return {"function": f"{module}.{name}" if module else name}
     return {"function": str(value)}
+
+
+def _total_rows(snapshots: Iterable[Mapping[str, Any]]) -> int | None:
+    """Rows of the snapshots together; ``None`` ("not computed") when one has no count."""
+    counts = [snapshot["rows"] for snapshot in snapshots]
+    return None if any(rows is None for rows in counts) else sum(counts)

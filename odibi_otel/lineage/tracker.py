@@ -138,16 +138,20 @@ class Tracker:
             merge_schemas(s.schema for s in record.before.values()),
             merge_schemas(s.schema for s in record.after.values()),
         )
-        return {
+        attributes: dict[str, AttributeValue] = {
             semconv.NODE_SCHEMA_ADDED: len(record.diff["added"]),
             semconv.NODE_SCHEMA_REMOVED: len(record.diff["removed"]),
             semconv.NODE_SCHEMA_CHANGED: len(record.diff["changed"]),
-            semconv.NODE_ROW_DELTA: row_delta(record),
         }
+        delta = row_delta(record)
+        if delta is not None:
+            attributes[semconv.NODE_ROW_DELTA] = delta
+        return attributes
 
     def run_finished(self, status: str, end_ns: int) -> None:
         """The run ended: build the lineage document and emit it as log-based events."""
         self._run.update(status=status, end_ns=end_ns)
+        self.count_late_rows()
         self._document = self._build_document()
         if self._logger_provider is not None:
             call_safely(
@@ -158,6 +162,12 @@ class Tracker:
                 list(self._records.values()),
                 end_ns,
             )
+
+    def count_late_rows(self) -> None:
+        """Take the row counts later jobs produced (lazy engines), each for the step that made the frame."""
+        for record in self._records.values():
+            for snapshot in (*record.before.values(), *record.after.values()):
+                snapshot.count_late()
 
     # -- public ---------------------------------------------------------------------------------
 

@@ -11,6 +11,33 @@ from typing import Final
 from odibi_otel._version import __version__
 
 __all__ = [
+    "SPARK_JOB_SPAN_PREFIX",
+    "SPARK_STAGE_SPAN_PREFIX",
+    "SPARK_JOB_ID",
+    "SPARK_JOB_DESCRIPTION",
+    "SPARK_STAGE_ID",
+    "SPARK_STAGE_ATTEMPT",
+    "SPARK_STAGE_NAME",
+    "SPARK_STATUS",
+    "SPARK_JOBS",
+    "SPARK_STAGES",
+    "SPARK_TASKS",
+    "SPARK_TASKS_FAILED",
+    "SPARK_INPUT_RECORDS",
+    "SPARK_INPUT_BYTES",
+    "SPARK_OUTPUT_RECORDS",
+    "SPARK_OUTPUT_BYTES",
+    "SPARK_SHUFFLE_READ_BYTES",
+    "SPARK_SHUFFLE_WRITE_BYTES",
+    "SPARK_EXECUTOR_RUN_TIME_MS",
+    "SPARK_EXECUTOR_CPU_TIME_NS",
+    "SPARK_SPILL_MEMORY_BYTES",
+    "SPARK_SPILL_DISK_BYTES",
+    "SPARK_PEAK_EXECUTION_MEMORY",
+    "SPARK_TRACEPARENT_PROPERTY",
+    "METRIC_SPARK_TASKS",
+    "METRIC_SPARK_SHUFFLE",
+    "METRIC_SPARK_SPILL",
     "NODE_CHECKS_TOTAL",
     "NODE_CHECKS_FAILED",
     "NODE_CHECKS_WARNED",
@@ -236,3 +263,35 @@ METRIC_ANOMALIES: Final = "odibi.anomalies"
 LABEL_CHECK: Final = "check"
 LABEL_SEVERITY: Final = "severity"
 LABEL_KIND: Final = "kind"
+
+# Spark (docs/spark.md): per node, its Spark jobs are child spans ``spark job <id>`` and their
+# stages ``spark stage <id>.<attempt>``; the node span carries the totals of its stages.
+SPARK_JOB_SPAN_PREFIX: Final = "spark job "
+SPARK_STAGE_SPAN_PREFIX: Final = "spark stage "
+SPARK_JOB_ID: Final = "odibi.spark.job.id"
+SPARK_JOB_DESCRIPTION: Final = "odibi.spark.job.description"
+SPARK_STAGE_ID: Final = "odibi.spark.stage.id"
+SPARK_STAGE_ATTEMPT: Final = "odibi.spark.stage.attempt"
+SPARK_STAGE_NAME: Final = "odibi.spark.stage.name"
+SPARK_STATUS: Final = "odibi.spark.status"
+SPARK_JOBS: Final = "odibi.spark.jobs"
+SPARK_STAGES: Final = "odibi.spark.stages"
+SPARK_TASKS: Final = "odibi.spark.tasks"
+SPARK_TASKS_FAILED: Final = "odibi.spark.tasks.failed"
+SPARK_INPUT_RECORDS: Final = "odibi.spark.input.records"
+SPARK_INPUT_BYTES: Final = "odibi.spark.input.bytes"
+SPARK_OUTPUT_RECORDS: Final = "odibi.spark.output.records"
+SPARK_OUTPUT_BYTES: Final = "odibi.spark.output.bytes"
+SPARK_SHUFFLE_READ_BYTES: Final = "odibi.spark.shuffle.read.bytes"
+SPARK_SHUFFLE_WRITE_BYTES: Final = "odibi.spark.shuffle.write.bytes"
+SPARK_EXECUTOR_RUN_TIME_MS: Final = "odibi.spark.executor.run_time_ms"
+SPARK_EXECUTOR_CPU_TIME_NS: Final = "odibi.spark.executor.cpu_time_ns"
+SPARK_SPILL_MEMORY_BYTES: Final = "odibi.spark.spill.memory_bytes"
+SPARK_SPILL_DISK_BYTES: Final = "odibi.spark.spill.disk_bytes"
+SPARK_PEAK_EXECUTION_MEMORY: Final = "odibi.spark.peak_execution_memory_bytes"
+#: The local property (and the Python worker's view of it) carrying the node span's W3C traceparent.
+SPARK_TRACEPARENT_PROPERTY: Final = "odibi.traceparent"
+#: Metrics of Spark nodes (docs/spark.md): tasks, shuffle and spill per node run.
+METRIC_SPARK_TASKS: Final = "odibi.spark.tasks"
+METRIC_SPARK_SHUFFLE: Final = "odibi.spark.shuffle.size"
+METRIC_SPARK_SPILL: Final = "odibi.spark.spill.size"

@@ -27,6 +27,8 @@ from odibi_otel.lineage.run_ids import node_run_uuid
 from odibi_otel.lineage.tracker import Tracker
 from odibi_otel.otel import semconv
 from odibi_otel.otel._span_listeners import SpanListener, notify_end, notify_start
+from odibi_otel.pipeline._lazy_node import LazyNode, lazy_engine, total_rows
+from odibi_otel.pipeline._node_figures import error_type_name, output_attributes
 from odibi_otel.pipeline._node_quality import NodeQuality, QualityContext, assess_node, emit_quality_events
 from odibi_otel.pipeline.cache import NodeCache, content_fingerprint, node_key, output_fingerprint
 from odibi_otel.pipeline.step import Step
@@ -63,6 +65,10 @@ class RunContext:
     data: dict[str, Any] = field(default_factory=dict)
     fingerprints: dict[str, str | None] = field(default_factory=dict)
     producer_spans: dict[str, SpanContext] = field(default_factory=dict)
+    #: Each step's position in the run order (a lazy engine tags the step's jobs with it).
+    positions: Mapping[str, int] = field(default_factory=dict)
+    #: Lazy engines: the nodes whose outputs no job had counted when they ended, with the frames.
+    uncounted: list[tuple[Step, list[Any]]] = field(default_factory=list)
 
 
 @dataclass
@@ -80,19 +86,19 @@ class NodeOutcome:
     anomalies: Sequence[dict[str, Any]] = ()
 
 
-def error_type_name(exc: BaseException) -> str:
-    """The ``error.type`` value for ``exc``: the class name, qualified unless it is a builtin."""
-    cls = type(exc)
-    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
-
-
 def run_node(plan: NodePlan, run: RunContext, links: Sequence[Link]) -> NodeOutcome:
     """Execute ``plan``'s step inside its node span and report the outcome (never raises ``Exception``)."""
     step = plan.step
     inputs = [run.data[key] for key in step.input_keys]
     attributes = dict(plan.attributes)
     attributes[semconv.RUN_ID] = run.run_id
-    attributes[semconv.NODE_ROWS_IN] = sum(map(run.engine.row_count, inputs))
+    lazy = lazy_engine(run.engine)
+    if lazy is None:
+        attributes[semconv.NODE_ROWS_IN] = sum(map(run.engine.row_count, inputs))  # type: ignore[arg-type]
+    else:
+        rows_in = total_rows(lazy, inputs)
+        if rows_in is not None:  # not computed yet: no figure rather than a wrong one
+            attributes[semconv.NODE_ROWS_IN] = rows_in
     if run.openlineage:  # the catalog entry and the trace point to each other
         attributes[semconv.OPENLINEAGE_RUN_ID] = node_run_uuid(run.run_id, step.name)
     start_ns = time.time_ns()
@@ -115,6 +121,7 @@ def run_node(plan: NodePlan, run: RunContext, links: Sequence[Link]) -> NodeOutc
         )
     record = notify_start(run.listeners, "node", span, plan.span_name, attributes, links, start_ns)
     token = otel_context.attach(trace.set_span_in_context(span, run.parent_context))
+    node = None if lazy is None else LazyNode(lazy, run.run_id, run.positions[step.name], span)
     outputs: dict[str, Any] = {}
     fingerprints: dict[str, str | None] = {}
     cache_hit = False
@@ -123,9 +130,16 @@ def run_node(plan: NodePlan, run: RunContext, links: Sequence[Link]) -> NodeOutc
     found: NodeQuality | None = None
     try:
         outputs, fingerprints, cache_hit = _compute(plan, run, inputs)
-        end_attributes = _output_attributes(run.engine, step, outputs, inputs, output_sizes)
+        if node is not None:
+            outputs = node.observed(outputs)
+            node.finish(time.time_ns())
+        end_attributes = output_attributes(run.engine, step, outputs, inputs, output_sizes)
+        if node is not None:
+            end_attributes.update(node.attributes())
+            if semconv.NODE_ROWS_OUT not in end_attributes:  # counted later by another node's job
+                run.uncounted.append((step, list(inputs if step.type == "write" else outputs.values())))
         status = Status(StatusCode.UNSET)  # instrumentation leaves success UNSET (OTel spec)
-        if run.quality is not None and (plan.checks or run.quality.history is not None):
+        if run.quality is not None and lazy is None and (plan.checks or run.quality.history is not None):
             found = _assess(plan, run, outputs, inputs, start_ns, end_attributes)
             error = found.error if found is not None else None
             if error is not None:
@@ -141,6 +155,9 @@ def run_node(plan: NodePlan, run: RunContext, links: Sequence[Link]) -> NodeOutc
             else semconv.STATUS_INTERRUPTED,
         }
         status = Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}")
+        if node is not None:  # the failed jobs and stages are part of the story
+            node.finish(time.time_ns())
+            end_attributes.update(node.attributes())
     finally:
         otel_context.detach(token)
     if run.cache is not None and plan.cache_key_part is not None:
@@ -173,6 +190,9 @@ def run_node(plan: NodePlan, run: RunContext, links: Sequence[Link]) -> NodeOutc
     for event in span_events:
         span.add_event(event.name, event.attributes, timestamp=end_ns)
     _end_span(span, end_attributes, status, error, end_ns)
+    if node is not None:
+        error_type = end_attributes.get(semconv.ERROR_TYPE)
+        node.emit_spans(run.tracer, span.get_span_context(), None if error_type is None else str(error_type))
     attributes.update(end_attributes)
     notify_end(run.listeners, record, status, end_ns, span_events)
     if run.quality is not None:
@@ -281,29 +301,6 @@ def _end_span(
     if status.status_code is StatusCode.ERROR:
         span.set_status(status)
     span.end(end_time=end_ns)
-
-
-def _output_attributes(
-    engine: Engine,
-    step: Step,
-    outputs: Mapping[str, Any],
-    inputs: Sequence[Any],
-    output_sizes: dict[str, int],
-) -> dict[str, AttributeValue]:
-    """The span attributes of a successful node; fills ``output_sizes`` ({key: bytes}) for the tracker."""
-    if step.type == "write":
-        frames = list(inputs)
-        size = sum(map(engine.size_bytes, frames))
-    else:
-        frames = list(outputs.values())
-        output_sizes.update((key, engine.size_bytes(frame)) for key, frame in outputs.items())
-        size = sum(output_sizes.values())
-    return {
-        semconv.NODE_STATUS: semconv.STATUS_SUCCESS,
-        semconv.NODE_ROWS_OUT: sum(map(engine.row_count, frames)),
-        semconv.NODE_COLUMNS_OUT: sum(map(engine.column_count, frames)),
-        semconv.NODE_OUTPUT_SIZE_BYTES: size,
-    }
 
 
 def _compute(

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
+from opentelemetry import trace
 from opentelemetry.trace import Link, SpanContext
 from opentelemetry.util.types import AttributeValue
 
+from odibi_otel.lineage.tracker import Tracker
 from odibi_otel.otel import semconv
-from odibi_otel.pipeline._node_execution import error_type_name
+from odibi_otel.pipeline._node_execution import RunContext, error_type_name
 from odibi_otel.pipeline.dag import Dag
+from odibi_otel.pipeline.result import ExecutionResult
 
-__all__ = ["in_run_order", "input_links", "pipeline_end_attributes", "pipeline_error_message"]
+__all__ = ["in_run_order", "run_result", "input_links", "pipeline_end_attributes", "pipeline_error_message"]
 
 
 def input_links(dag: Dag, producer_spans: Mapping[str, SpanContext], name: str) -> list[Link]:
@@ -65,3 +69,34 @@ def in_run_order(names: Iterable[str], order: Iterable[str]) -> list[str]:
     """``names`` sorted as the run orders its nodes."""
     wanted = set(names)
     return [name for name in order if name in wanted]
+
+
+def run_result(
+    state: Any,
+    run: RunContext,
+    span_context: trace.SpanContext,
+    duration_ms: float,
+    tracker: Tracker | None,
+    pending: list[str],
+) -> ExecutionResult:
+    """The ``execute()`` result of the run ``state`` (the orchestrator's ``_Run``) as it ended."""
+    order = state.dag.order
+    return {
+        "success": not state.failed,
+        "pipeline_name": state.orchestrator.pipeline_name,
+        "run_id": run.run_id,
+        "trace_id": trace.format_trace_id(span_context.trace_id),
+        "span_id": trace.format_span_id(span_context.span_id),
+        "duration_ms": round(duration_ms, 3),
+        "nodes_executed": len(state.succeeded) + len(state.failed),
+        "successful_nodes": in_run_order(state.succeeded, order),
+        "failed_nodes": in_run_order(state.failed, order),
+        "skipped_nodes": in_run_order(state.skipped, order),
+        "cache_hits": in_run_order(state.cache_hits, order),
+        "errors": dict(state.errors),
+        "outputs": dict(run.data),
+        "tracker": tracker,
+        "pending_hooks": pending,
+        "checks": {name: state.checks[name] for name in order if name in state.checks},
+        "anomalies": {name: state.anomalies[name] for name in order if name in state.anomalies},
+    }

@@ -10,7 +10,7 @@ import heapq
 import os
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Final
 
@@ -21,25 +21,28 @@ from opentelemetry.util.types import AttributeValue
 
 from odibi_otel._internal.safety import call_safely
 from odibi_otel._internal.text import find_control_character
-from odibi_otel.engines.base import ENGINES, get_engine
+from odibi_otel.engines.base import ENGINES
 from odibi_otel.errors import PipelineValidationError
 from odibi_otel.history.recorder import HistoryConfig, history_config
-from odibi_otel.lineage._run_registry import forget_run, register_run
+from odibi_otel.lineage._run_registry import forget_run
 from odibi_otel.lineage.tracker import Tracker, TrackerConfig
 from odibi_otel.metrics._defaults import default_metrics_manager, default_openlineage
 from odibi_otel.otel import semconv
 from odibi_otel.otel._processor_guard import guard_tracer
-from odibi_otel.otel._providers import resolve_logger_provider, resolve_tracer_provider
+from odibi_otel.otel._providers import resolve_tracer_provider
 from odibi_otel.otel._span_listeners import SpanListener, delivering_directly, notify_end, notify_start
+from odibi_otel.pipeline._lazy_node import lazy_engine
+from odibi_otel.pipeline._lazy_run import LazyRun, make_engine
 from odibi_otel.pipeline._node_execution import NodeOutcome, RunContext, error_type_name, run_node
 from odibi_otel.pipeline._plans import plan_node
 from odibi_otel.pipeline._run_outcome import (
-    in_run_order,
     input_links,
     pipeline_end_attributes,
     pipeline_error_message,
+    run_result,
 )
 from odibi_otel.pipeline._run_quality import finish_quality, quality_context, start_history
+from odibi_otel.pipeline._run_tracker import start_tracker
 from odibi_otel.pipeline.cache import NodeCache
 from odibi_otel.pipeline.dag import Dag, build_dag
 from odibi_otel.pipeline.result import ExecutionResult
@@ -59,7 +62,7 @@ class Orchestrator:
 
     Args:
         steps: The pipeline's :class:`~odibi_otel.Step` list.
-        engine_type: Only ``"pandas"``.
+        engine_type: ``"pandas"`` or ``"spark"`` (``pip install 'odibi-otel[spark]'``; docs/spark.md).
         enable_tracker: Record lineage (schemas, row counts, samples) for the run.
         metrics_manager: A :class:`~odibi_otel.MetricsManager` fed from the run's spans.
         event_bus: An :class:`~odibi_otel.EventBus` whose hooks fire from the run's spans.
@@ -77,6 +80,11 @@ class Orchestrator:
         history: Record runs in a run history and find anomalies against it: a URL or path
             (``sqlite:///runs.sqlite``, ``postgresql://...``), a ``HistoryStore`` or ``HistoryConfig``;
             default: ``configure(history=...)``'s, if any (``False``: none). See docs/history.md.
+        spark: ``engine_type="spark"``: the SparkSession to use (never stopped by the run);
+            default: the active session, else one built for the run and stopped after it.
+        spark_master: The cluster of a session built for the run (``local[2]``,
+            ``spark://host:port``, ``yarn``, ``k8s://...``); default ``SPARK_MASTER`` or ``local[*]``.
+        spark_conf: Spark settings of a session built for the run.
     """
 
     def __init__(
@@ -97,8 +105,17 @@ class Orchestrator:
         logger_provider: Any | None = None,
         openlineage: Any | None = None,
         history: Any | None = None,
+        spark: Any | None = None,
+        spark_master: str | None = None,
+        spark_conf: Mapping[str, Any] | None = None,
     ) -> None:
-        engine = get_engine(engine_type)
+        self.steps = list(steps)
+        engine = make_engine(
+            engine_type,
+            self.steps,
+            enable_cache,
+            {"spark": spark, "master": spark_master, "conf": spark_conf},
+        )
         if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
             raise PipelineValidationError(f"max_workers must be an integer >= 1, got {max_workers!r}")
         if not isinstance(pipeline_name, str) or not pipeline_name.strip():
@@ -109,7 +126,6 @@ class Orchestrator:
                 f"pipeline_name {pipeline_name!r} contains the control character {bad!r}; "
                 "use printable characters only"
             )
-        self.steps = list(steps)
         self.engine_type = engine_type
         #: The :class:`~odibi_otel.engines.Engine` that reads, writes and measures the frames.
         self.engine = engine
@@ -122,7 +138,8 @@ class Orchestrator:
         self.pipeline_name = pipeline_name
         self.tracer_provider = tracer_provider
         self.fail_fast = fail_fast
-        self.tracker_config = tracker_config or TrackerConfig()
+        # on a lazy engine a sample is a job: off unless the caller's config asks for one
+        self.tracker_config = tracker_config or TrackerConfig(capture_samples=not engine.lazy)
         self.logger_provider = logger_provider
         #: An OpenLineage emitter (:class:`odibi_otel.openlineage.OpenLineageEmitter`), or ``None``
         #: for the one ``configure(openlineage=...)`` installed, if any.
@@ -174,12 +191,19 @@ class _Run:
         self.checks: dict[str, list[dict[str, Any]]] = {}
         self.anomalies: dict[str, list[dict[str, Any]]] = {}
         self.stop_scheduling = False
+        self.lazy: LazyRun | None = None
 
     def execute(self) -> ExecutionResult:
         run_id = uuid.uuid4().hex
         listeners = self.orchestrator._listeners()
-        with delivering_directly(listeners, run_id):  # not again through a provider they are on
-            return self._execute(run_id, listeners)
+        engine = lazy_engine(self.orchestrator.engine)
+        self.lazy = None if engine is None else LazyRun(engine, run_id)
+        try:
+            with delivering_directly(listeners, run_id):  # not again through a provider they are on
+                return self._execute(run_id, listeners)
+        finally:
+            if self.lazy is not None:
+                self.lazy.release()
 
     def _execute(self, run_id: str, listeners: tuple[SpanListener, ...]) -> ExecutionResult:
         orchestrator = self.orchestrator
@@ -209,7 +233,7 @@ class _Run:
             record_exception=False,
             set_status_on_exception=False,
         )
-        tracker = self._start_tracker(run_id, span, start_ns)
+        tracker = start_tracker(orchestrator, self.dag, run_id, span, start_ns)
         record = notify_start(listeners, "pipeline", span, span_name, attributes, (), start_ns)
         run = RunContext(
             run_id=run_id,
@@ -218,6 +242,7 @@ class _Run:
             parent_context=trace.set_span_in_context(span, otel_context.get_current()),
             listeners=listeners,
             cache=NodeCache(orchestrator.cache_dir) if orchestrator.enable_cache else None,
+            positions=self.position,
             tracker=tracker,
             openlineage=(orchestrator.openlineage or default_openlineage()) is not None,
             quality=quality_context(
@@ -231,9 +256,15 @@ class _Run:
         )
         interrupt: BaseException | None = None
         try:
+            if self.lazy is not None:
+                self.lazy.start()
             self._schedule(run)
         except BaseException as exc:  # KeyboardInterrupt and the like: close the trace, re-raise
             interrupt = exc
+            if self.lazy is not None:
+                self.lazy.cancel()
+        if self.lazy is not None:
+            self.lazy.finish(run.uncounted, listeners, orchestrator.pipeline_name)
         self.skipped.update(name for name in self.dag.order if not self._finished(name))
         end_attributes = pipeline_end_attributes(
             [name for name in self.dag.order if name in self.skipped],
@@ -266,34 +297,14 @@ class _Run:
         forget_run(run_id)
         if interrupt is not None:
             raise interrupt
-        return self._result(
+        return run_result(
+            self,
             run,
             span.get_span_context(),
             (end_ns - start_ns) / 1e6,
             tracker if orchestrator.enable_tracker else None,
             pending,
         )
-
-    def _start_tracker(self, run_id: str, span: trace.Span, start_ns: int) -> Tracker | None:
-        orchestrator = self.orchestrator
-        wanted = orchestrator.enable_tracker
-        # OpenLineage reads schemas and counts from a tracker: one without samples or log events
-        if not wanted and (orchestrator.openlineage or default_openlineage()) is None:
-            return None
-        tracker = Tracker(
-            orchestrator.pipeline_name,
-            run_id,
-            [self.dag.steps[name] for name in self.dag.order],
-            orchestrator.tracker_config if wanted else TrackerConfig(capture_samples=False),
-            logger_provider=resolve_logger_provider(orchestrator.logger_provider) if wanted else None,
-            engine=orchestrator.engine,
-        )
-        if wanted:
-            orchestrator.last_tracker = tracker
-        context = span.get_span_context()
-        tracker.run_started(context.trace_id, context.span_id, start_ns)
-        register_run(run_id, tracker)
-        return tracker
 
     def _schedule(self, run: RunContext) -> None:
         for name in self.dag.order:
@@ -350,6 +361,8 @@ class _Run:
             self.skipped.update(self.dag.descendants(name))
             if self.orchestrator.fail_fast:
                 self.stop_scheduling = True
+                if self.lazy is not None:  # the other nodes' Spark jobs stop too
+                    self.lazy.cancel()
             return
         self.succeeded.append(name)
         self.succeeded_set.add(name)
@@ -367,32 +380,3 @@ class _Run:
     def _finished(self, name: str) -> bool:
         done = (self.skipped, self.errors, self.succeeded_set, self.interrupted)
         return any(name in collection for collection in done)
-
-    def _result(
-        self,
-        run: RunContext,
-        span_context: trace.SpanContext,
-        duration_ms: float,
-        tracker: Tracker | None,
-        pending: list[str],
-    ) -> ExecutionResult:
-        order = self.dag.order
-        return {
-            "success": not self.failed,
-            "pipeline_name": self.orchestrator.pipeline_name,
-            "run_id": run.run_id,
-            "trace_id": trace.format_trace_id(span_context.trace_id),
-            "span_id": trace.format_span_id(span_context.span_id),
-            "duration_ms": round(duration_ms, 3),
-            "nodes_executed": len(self.succeeded) + len(self.failed),
-            "successful_nodes": in_run_order(self.succeeded, order),
-            "failed_nodes": in_run_order(self.failed, order),
-            "skipped_nodes": in_run_order(self.skipped, order),
-            "cache_hits": in_run_order(self.cache_hits, order),
-            "errors": dict(self.errors),
-            "outputs": dict(run.data),
-            "tracker": tracker,
-            "pending_hooks": pending,
-            "checks": {name: self.checks[name] for name in order if name in self.checks},
-            "anomalies": {name: self.anomalies[name] for name in order if name in self.anomalies},
-        }
