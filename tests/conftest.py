@@ -118,3 +118,24 @@ def write_module(tmp_path: Path) -> Iterator[Callable[..., str]]:
     for name in written:
         for loaded in [key for key in sys.modules if key == name or key.startswith(name + ".")]:
             del sys.modules[loaded]
+
+
+@pytest.fixture(scope="session")
+def spark_session() -> Iterator[object]:
+    """One embedded ``local[2]`` SparkSession for the whole test session (one JVM start).
+
+    Skipped without pyspark (``pip install -e '.[spark]'``). Tests hand it to
+    ``Orchestrator(spark=...)``, which never stops a session it was given.
+    """
+    pytest.importorskip("pyspark")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    from odibi_otel.engines._spark_session import LOOPBACK_CONF
+
+    builder = SparkSession.builder.master("local[2]").appName("odibi-otel-tests")
+    for key, value in {**LOOPBACK_CONF, "spark.sql.shuffle.partitions": "2"}.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    yield session
+    session.stop()
