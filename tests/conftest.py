@@ -129,6 +129,9 @@ def spark_session() -> Iterator[object]:
     """
     pytest.importorskip("pyspark")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # Python workers unpickle test functions by module name: they import from the tests folder too
+    tests = str(Path(__file__).resolve().parent)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (tests, os.environ.get("PYTHONPATH"))))
     from pyspark.sql import SparkSession
 
     from odibi_otel.engines._spark_session import LOOPBACK_CONF

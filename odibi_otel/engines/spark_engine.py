@@ -10,6 +10,7 @@ back as child spans (:mod:`._spark_node`). pyspark is imported only by this modu
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -49,8 +50,9 @@ class SparkEngine:
             ``k8s://...``; default ``SPARK_MASTER`` or ``local[*]``.
         conf: Spark settings of a session built here.
         settle_ms: Bound of the wait for Spark's late figures at the end of a node.
-        worker_export: Local properties telling :func:`odibi_otel.spark.traced` where the
-            Python workers export their spans (see :mod:`odibi_otel.spark`).
+        worker_otlp: Where :func:`odibi_otel.spark.traced` spans go from the Python workers
+            (``{"endpoint": ..., "protocol": ...}``); default the driver's
+            ``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_PROTOCOL``.
     """
 
     name: Final = "spark"
@@ -65,12 +67,12 @@ class SparkEngine:
         conf: Mapping[str, Any] | None = None,
         *,
         settle_ms: int = DEFAULT_SETTLE_MS,
-        worker_export: Mapping[str, str] | None = None,
+        worker_otlp: Mapping[str, str] | None = None,
     ) -> None:
         self._sql = import_pyspark()
         self._sessions = SessionSource(spark, master, conf)
         self.settle_ms = settle_ms
-        self.worker_export = dict(worker_export or {})
+        self.worker_export = _worker_export(worker_otlp)
         self._session: Any | None = None
         self._source: JobSource | None = None
         self._views: list[str] = []
@@ -202,6 +204,16 @@ class SparkEngine:
     def profile(self, frame: Any, sample_rows: int, *, statistics: bool = True) -> FrameProfile:
         """Not available on Spark yet (a profile is a job): runs on Spark record no profile."""
         raise NotImplementedError("frame profiles run on the pandas engine only")
+
+
+def _worker_export(otlp: Mapping[str, str] | None) -> dict[str, str]:
+    """The local properties telling workers where to export (read by ``odibi_otel.spark.traced``)."""
+    settings = dict(otlp or {})
+    endpoint = settings.get("endpoint") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+    protocol = settings.get("protocol") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    if not endpoint:
+        return {}
+    return {"odibi.otlp.endpoint": endpoint, "odibi.otlp.protocol": protocol}
 
 
 def _probe_of(frame: Any) -> RowProbe | None:

@@ -85,6 +85,9 @@ class Orchestrator:
         spark_master: The cluster of a session built for the run (``local[2]``,
             ``spark://host:port``, ``yarn``, ``k8s://...``); default ``SPARK_MASTER`` or ``local[*]``.
         spark_conf: Spark settings of a session built for the run.
+        spark_worker_otlp: Where :func:`odibi_otel.spark.traced` spans go from the Python workers:
+            ``{"endpoint": ..., "protocol": "grpc" | "http/protobuf"}``; default the driver's
+            ``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_PROTOCOL``.
     """
 
     def __init__(
@@ -108,13 +111,14 @@ class Orchestrator:
         spark: Any | None = None,
         spark_master: str | None = None,
         spark_conf: Mapping[str, Any] | None = None,
+        spark_worker_otlp: Mapping[str, str] | None = None,
     ) -> None:
         self.steps = list(steps)
         engine = make_engine(
             engine_type,
             self.steps,
             enable_cache,
-            {"spark": spark, "master": spark_master, "conf": spark_conf},
+            {"spark": spark, "master": spark_master, "conf": spark_conf, "worker_otlp": spark_worker_otlp},
         )
         if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
             raise PipelineValidationError(f"max_workers must be an integer >= 1, got {max_workers!r}")
