@@ -15,7 +15,7 @@ from pathlib import Path
 from odibi_otel.errors import OdibiError
 from odibi_otel.pipeline.pipeline_file import PipelineDefinition, load_pipeline
 
-__all__ = ["demo_folder", "load_demo_pipeline"]
+__all__ = ["DEMO_FILES", "demo_folder", "load_demo_pipeline"]
 
 
 def demo_folder() -> Path:
@@ -27,8 +27,12 @@ def demo_folder() -> Path:
     raise OdibiError("the demo pipeline files are not installed (examples/customer_pipeline)")
 
 
-def load_demo_pipeline(out_dir: str | os.PathLike[str]) -> PipelineDefinition:
-    """Generate the demo's raw data into ``out_dir/raw`` and load its pipeline."""
+#: The demo's pipeline file per engine.
+DEMO_FILES = {"pandas": "pipeline.yaml", "spark": "pipeline_spark.yaml"}
+
+
+def load_demo_pipeline(out_dir: str | os.PathLike[str], engine: str = "pandas") -> PipelineDefinition:
+    """Generate the demo's raw data into ``out_dir/raw`` and load its pipeline for ``engine``."""
     folder = demo_folder()
     out = Path(out_dir).resolve()
     spec = importlib.util.spec_from_file_location("odibi_otel_demo_data", folder / "generate_data.py")
@@ -38,5 +42,5 @@ def load_demo_pipeline(out_dir: str | os.PathLike[str]) -> PipelineDefinition:
     spec.loader.exec_module(module)
     module.generate(out / "raw")
     return load_pipeline(
-        folder / "pipeline.yaml", {"raw_dir": str(out / "raw"), "out_dir": str(out / "data")}
+        folder / DEMO_FILES[engine], {"raw_dir": str(out / "raw"), "out_dir": str(out / "data")}
     )

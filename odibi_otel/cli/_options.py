@@ -183,11 +183,48 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _add_engine_options(command: argparse.ArgumentParser) -> None:
+    """``--engine``, ``--spark-master``, ``--spark-conf`` (docs/spark.md)."""
+    spark = command.add_argument_group("engine")
+    spark.add_argument(
+        "--engine",
+        choices=["pandas", "spark"],
+        default=None,
+        help="the engine that runs the pipeline (default: the file's engine:, else pandas)",
+    )
+    spark.add_argument(
+        "--spark-master",
+        default=None,
+        metavar="URL",
+        help="Spark cluster of the session: local[N], spark://host:port, yarn, k8s://... "
+        "(default: the file's, else SPARK_MASTER, else local[*])",
+    )
+    spark.add_argument(
+        "--spark-conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Spark setting of the session (repeatable)",
+    )
+
+
+def spark_conf(pairs: Sequence[str]) -> dict[str, str]:
+    """``--spark-conf KEY=VALUE`` pairs as a mapping; raises :class:`VariableError` for a malformed one."""
+    conf: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise VariableError(f"--spark-conf expects KEY=VALUE, got {pair!r}")
+        conf[key.strip()] = value
+    return conf
+
+
 def _add_run_options(command: argparse.ArgumentParser, default_out: str) -> None:
     command.add_argument(
         "--out", type=Path, default=Path(default_out), help=f"output folder (default {default_out})"
     )
     command.add_argument("--workers", type=_positive_int, default=1, help="nodes run at once (default 1)")
+    _add_engine_options(command)
     command.add_argument(
         "--cache",
         action="store_true",
@@ -343,13 +380,13 @@ def history_location(args: argparse.Namespace, *, must_exist: bool = False) -> s
     return DEFAULT_HISTORY_PATH
 
 
-def tracker_config(args: argparse.Namespace) -> TrackerConfig:
-    """The tracker's sampling and redaction from the CLI options."""
+def tracker_config(args: argparse.Namespace, engine_type: str = "pandas") -> TrackerConfig:
+    """The tracker's sampling and redaction from the CLI options (no samples on Spark: each is a job)."""
     patterns = [
         pattern for pattern in (args.redact_pattern, PII_PATTERN if args.redact_pii else None) if pattern
     ]
     return TrackerConfig(
-        capture_samples=not args.no_samples,
+        capture_samples=not args.no_samples and engine_type != "spark",
         redact_columns=tuple(args.redact_column),
         redact_pattern="|".join(f"(?:{pattern})" for pattern in patterns) or None,
     )

@@ -94,7 +94,8 @@ class RunProgress:
                 detail = lines[0] if lines else "failed"
             else:
                 rows = event.get("row_count")
-                detail = f"{rows} row{'' if rows == 1 else 's'}" + (" (cached)" if cached else "")
+                counted = "rows not computed" if rows is None else f"{rows} row{'' if rows == 1 else 's'}"
+                detail = counted + (" (cached)" if cached else "")
             self.console.print(
                 f"{'FAILED' if failed else 'ok':>6}  {name}  {duration or 0:.1f} ms  {detail}",
                 markup=False,
@@ -120,7 +121,14 @@ class RunProgress:
             table.add_row(
                 Text(name),  # user text: never parsed as rich markup
                 Text(state, style=_STYLES[state]),
-                "" if row["rows"] is None else f"{row['rows']:,}",
+                _rows_text(row),
                 "" if row["duration_ms"] is None else f"{row['duration_ms']:.1f}",
             )
         return table
+
+
+def _rows_text(row: dict[str, Any]) -> str:
+    """A row's rows column: the count, "not computed" for a lazy engine's uncounted output, or blank."""
+    if row["rows"] is not None:
+        return f"{row['rows']:,}"
+    return "not computed" if row["state"] == "success" else ""

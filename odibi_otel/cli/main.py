@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.text import Text
 
-from odibi_otel.cli._options import build_parser, history_location, tracker_config, variables
+from odibi_otel.cli._options import build_parser, history_location, spark_conf, tracker_config, variables
 from odibi_otel.cli._summary import print_summary
 from odibi_otel.errors import OdibiError
 
 if TYPE_CHECKING:
     from odibi_otel.lineage.config import TrackerConfig
+    from odibi_otel.pipeline._file_engine import EngineSettings
     from odibi_otel.pipeline.step import Step
 
 __all__ = ["main"]
@@ -143,7 +144,9 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     from odibi_otel.pipeline.pipeline_file import load_pipeline
 
     definition = load_pipeline(args.pipeline, variables(args.var))
-    return _run_steps(definition.name, definition.steps, args, console, definition.redaction)
+    return _run_steps(
+        definition.name, definition.steps, args, console, definition.redaction, definition.engine
+    )
 
 
 def _run_steps(
@@ -152,11 +155,16 @@ def _run_steps(
     args: argparse.Namespace,
     console: Console,
     file_redaction: TrackerConfig | None = None,
+    file_engine: EngineSettings | None = None,
 ) -> int:
     from odibi_otel.cli.run_folder import run_to_folder
+    from odibi_otel.pipeline._file_engine import EngineSettings
     from odibi_otel.pipeline._file_redaction import merge_redaction
 
     history = history_location(args)
+    engine = file_engine or EngineSettings()
+    engine_type = args.engine or engine.type
+    conf = {**engine.conf, **spark_conf(args.spark_conf)} if engine_type == "spark" else None
 
     report = run_to_folder(
         steps,
@@ -171,7 +179,7 @@ def _run_steps(
         prometheus_host=args.prometheus_host,
         trace_url=args.trace_url,
         # the file's redact: block and the --redact-* options add up
-        tracker_config=merge_redaction(file_redaction, tracker_config(args)),
+        tracker_config=merge_redaction(file_redaction, tracker_config(args, engine_type)),
         console=console,
         export_timeout=args.export_timeout,
         pushgateway_url=args.pushgateway,
@@ -180,6 +188,9 @@ def _run_steps(
         openlineage=args.openlineage_file or (True if args.openlineage else None),
         history=history,
         history_keep=args.history_keep,
+        engine_type=engine_type,
+        spark_master=(args.spark_master or engine.master) if engine_type == "spark" else None,
+        spark_conf=conf,
     )
     print_summary(report.result, console)
     console.print(Text(f"outputs in {args.out.resolve()}:"), soft_wrap=True)
@@ -279,8 +290,8 @@ def _existing_history(args: argparse.Namespace) -> str:
 def _demo(args: argparse.Namespace, console: Console) -> int:
     from odibi_otel.cli._demo import load_demo_pipeline
 
-    name, steps = load_demo_pipeline(args.out)
-    return _run_steps(name, steps, args, console)
+    definition = load_demo_pipeline(args.out, args.engine or "pandas")
+    return _run_steps(definition.name, definition.steps, args, console, file_engine=definition.engine)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -102,6 +102,9 @@ def run_to_folder(
     openlineage: Any = None,
     history: Any = None,
     history_keep: int | None = None,
+    engine_type: str = "pandas",
+    spark_master: str | None = None,
+    spark_conf: Mapping[str, str] | None = None,
 ) -> RunReport:
     """Run ``steps`` with spans, metrics, events, lineage and story, writing every artifact to ``out_dir``.
 
@@ -112,7 +115,8 @@ def run_to_folder(
 
     ``history`` (a URL, path or ``HistoryConfig``) records the run there, finds anomalies against
     the runs before it and gives the story its "compared with history" view; ``history_keep``
-    bounds the runs kept per pipeline.
+    bounds the runs kept per pipeline. ``engine_type``, ``spark_master`` and ``spark_conf`` choose
+    the engine (docs/spark.md); Spark's Python workers export ``traced`` spans to ``otlp_endpoint``.
 
     Raises :class:`OutputFolderError` before running if ``out_dir`` is not writable; re-raises
     ``KeyboardInterrupt`` after writing the artifacts.
@@ -174,6 +178,10 @@ def run_to_folder(
             tracer_provider=None if handle.disabled else handle.tracer_provider,
             logger_provider=None if handle.disabled else handle.logger_provider,
             history=history_settings if history_settings is not None else False,
+            engine_type=engine_type,
+            spark_master=spark_master,
+            spark_conf=spark_conf,
+            spark_worker_otlp=_worker_otlp(engine_type, otlp_endpoint, otlp_protocol),
         )
     except BaseException:
         _close(handle, manager, log_handler, previous_level)
@@ -300,3 +308,16 @@ def _detach(log_handler: logging.Handler, previous_level: int) -> None:
     log_handler.close()
     if _logger.level == logging.INFO:
         _logger.setLevel(previous_level)
+
+
+_PROTOCOL_VARIABLE = "OTEL_EXPORTER_OTLP_PROTOCOL"
+
+
+def _worker_otlp(engine_type: str, endpoint: str | None, protocol: str | None) -> dict[str, str] | None:
+    """Where Spark's Python workers send ``traced`` spans: the run's OTLP receiver, if it has one."""
+    if engine_type != "spark" or not endpoint:
+        return None
+    return {
+        "endpoint": endpoint,
+        "protocol": protocol or os.environ.get(_PROTOCOL_VARIABLE) or "http/protobuf",
+    }

@@ -7,6 +7,7 @@ Skipped stages (their output was already computed) have no times and no span; th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -38,6 +39,8 @@ _PEAK_FIGURES: Final[Mapping[str, str]] = {"peakExecutionMemory": semconv.SPARK_
 _SUMMED: Final = frozenset(STAGE_FIGURES.values())
 _PEAKS: Final = frozenset(_PEAK_FIGURES.values())
 _MAX_FAILURE: Final = 1000
+#: The last line of a Python traceback: ``ValueError: ...``, ``pkg.CustomError: ...``.
+_RAISED: Final = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning)\b")
 
 
 def parse_spark_time(text: object) -> int | None:
@@ -123,5 +126,13 @@ def work_totals(works: Iterable[EngineWork]) -> dict[str, int]:
 
 
 def _first_line(text: object) -> str:
-    line = str(text).strip().splitlines()[0] if str(text).strip() else "failed"
-    return line[:_MAX_FAILURE]
+    """The failure's first line; for a Python worker's traceback, with the exception it ended in."""
+    lines = str(text).strip().splitlines()
+    if not lines:
+        return "failed"
+    first = lines[0]
+    if first.endswith("Traceback (most recent call last):"):
+        raised = next((line for line in lines[1:] if _RAISED.match(line)), None)
+        if raised is not None:
+            first = f"{first.removesuffix('Traceback (most recent call last):').rstrip()} {raised}"
+    return first[:_MAX_FAILURE]

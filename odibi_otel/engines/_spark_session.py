@@ -112,4 +112,8 @@ class SessionSource:
                     builder = builder.config(key, value)
         for key, value in self.conf.items():
             builder = builder.config(key, str(value))
-        return builder.getOrCreate()
+        session = builder.getOrCreate()
+        context = getattr(session, "_sc", None)
+        if context is not None and "spark.log.level" not in self.conf:
+            context.setLogLevel("ERROR")  # Spark's WARN chatter would bury the run's own output
+        return session

@@ -210,7 +210,7 @@ def _worker_export(otlp: Mapping[str, str] | None) -> dict[str, str]:
     """The local properties telling workers where to export (read by ``odibi_otel.spark.traced``)."""
     settings = dict(otlp or {})
     endpoint = settings.get("endpoint") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
-    protocol = settings.get("protocol") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    protocol = settings.get("protocol") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
     if not endpoint:
         return {}
     return {"odibi.otlp.endpoint": endpoint, "odibi.otlp.protocol": protocol}

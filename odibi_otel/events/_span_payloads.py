@@ -41,10 +41,10 @@ def build_payload(event: str, span: ReadableSpan) -> dict[str, Any]:
     }
     if event == NODE_COMPLETE:
         payload["duration_ms"] = _duration_ms(span)
-        payload["row_count"] = attributes.get(semconv.NODE_ROWS_OUT, 0)
+        payload["row_count"] = attributes.get(semconv.NODE_ROWS_OUT)  # None: not computed (Spark)
         payload["column_count"] = attributes.get(semconv.NODE_COLUMNS_OUT, 0)
         payload["cache_hit"] = bool(attributes.get(semconv.NODE_CACHE_HIT, False))
-        payload["data_size_bytes"] = attributes.get(semconv.NODE_OUTPUT_SIZE_BYTES, 0)
+        payload["data_size_bytes"] = attributes.get(semconv.NODE_OUTPUT_SIZE_BYTES)
     elif event in (NODE_ERROR, PIPELINE_ERROR):
         payload["duration_ms"] = _duration_ms(span)
         payload["error_message"] = span.status.description or ""

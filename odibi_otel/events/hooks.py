@@ -122,8 +122,8 @@ def min_rows_alert(
     def min_rows_alert(event_data: Payload) -> None:
         if event_data.get("event_type") != "node_complete":
             return
-        row_count = event_data.get("row_count", 0)
-        if row_count >= min_rows:
+        row_count = event_data.get("row_count")
+        if row_count is None or row_count >= min_rows:  # None: not computed yet (Spark)
             return
         _logger.warning(
             "node '%s' of pipeline '%s' produced only %d rows (minimum %d)",

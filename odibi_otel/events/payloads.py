@@ -141,13 +141,15 @@ class NodeCompletePayload(_NodeKeys):
     #: The node span's end minus start, in milliseconds (3 decimals).
     duration_ms: float
     #: Rows of all outputs together; a write step: the rows written (``odibi.node.rows_out``).
-    row_count: int
+    #: ``None`` on a lazy engine (Spark) when no job had computed the outputs yet: "not computed".
+    row_count: int | None
     #: Columns of all outputs together (``odibi.node.columns_out``).
     column_count: int
     #: Whether the outputs came from the node cache (``False`` when caching is off).
     cache_hit: bool
-    #: Estimated in-memory size of the outputs, in bytes (``odibi.node.output.size_bytes``).
-    data_size_bytes: int
+    #: Estimated in-memory size of the outputs, in bytes (``odibi.node.output.size_bytes``);
+    #: on Spark the bytes the node's jobs wrote, ``None`` when they wrote none.
+    data_size_bytes: int | None
 
 
 class NodeErrorPayload(_NodeKeys, _ErrorKeys):

@@ -11,6 +11,7 @@ An optional ``redact:`` block says which sample values a run must never capture.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -30,6 +31,7 @@ from odibi_otel.errors import (
     UndefinedVariableError,
 )
 from odibi_otel.lineage.config import TrackerConfig
+from odibi_otel.pipeline._file_engine import EngineSettings, parse_engine
 from odibi_otel.pipeline._file_redaction import parse_redaction
 from odibi_otel.pipeline.step import Step
 from odibi_otel.pipeline.validation import validate_steps
@@ -38,7 +40,7 @@ __all__ = ["PipelineDefinition", "load_pipeline"]
 
 _STEP_FIELDS = ("name", "layer", "type", "value", "inputs", "outputs", "params", "checks")
 _REQUIRED_STEP_FIELDS = ("name", "layer", "type")
-_TOP_LEVEL_FIELDS = ("name", "description", "variables", "redact", "steps")
+_TOP_LEVEL_FIELDS = ("name", "description", "engine", "variables", "redact", "steps")
 #: Values (scalars and collections, aliases expanded) a YAML pipeline file may hold.
 _MAX_YAML_VALUES = 1_000_000
 _VARIABLE = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -55,6 +57,8 @@ class PipelineDefinition:
     name: str
     steps: list[Step]
     redaction: TrackerConfig | None = None
+    #: The file's ``engine:`` block (pandas when it has none).
+    engine: EngineSettings = dataclasses.field(default_factory=EngineSettings)
 
     def __iter__(self) -> Iterator[Any]:
         """``name, steps = definition``: the two things every run needs."""
@@ -80,6 +84,7 @@ def load_pipeline(
     document, step_lines, key_lines = _parse(file, text)
     name, raw_steps, defaults = _top_level(file, document)
     redaction = _redaction(file, document, key_lines)
+    engine = _engine(file, document, key_lines)
     lookup = _Variables(variables or {}, defaults)
     steps: list[Step] = []
     for index, raw in enumerate(raw_steps):
@@ -96,7 +101,7 @@ def load_pipeline(
         found = _step_index(names, exc)
         _prefix(exc, _where(file, step_lines, found) if found is not None else str(file))
         raise
-    return PipelineDefinition(name, steps, redaction)
+    return PipelineDefinition(name, steps, redaction, engine)
 
 
 def _read_text(file: Path) -> str:
@@ -116,6 +121,16 @@ def _redaction(file: Path, document: dict[str, Any], key_lines: dict[str, int]) 
         return parse_redaction(document["redact"])
     except ValueError as exc:
         raise PipelineFileError(f"{where}: field 'redact' {exc}") from None
+
+
+def _engine(file: Path, document: dict[str, Any], key_lines: dict[str, int]) -> EngineSettings:
+    if "engine" not in document:
+        return EngineSettings()
+    where = f"{file}:{key_lines['engine']}" if "engine" in key_lines else str(file)
+    try:
+        return parse_engine(document["engine"])
+    except ValueError as exc:
+        raise PipelineFileError(f"{where}: field 'engine' {exc}") from None
 
 
 def _parse(file: Path, text: str) -> tuple[Any, list[int], dict[str, int]]:
