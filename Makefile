@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= demo-output
 
-.PHONY: demo test test-distro lint format clean
+.PHONY: demo test test-distro lint format clean java
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,18 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/odibi-otel demo --out $(OUT) --openlineage-file $(OUT)/openlineage.jsonl
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed java
 	$(PY) -m pytest
+
+# The Spark tests need Java 17+: installed from Debian/Ubuntu packages when missing and allowed
+# (root with apt-get), otherwise the target says what to install.
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+	  else \
+	    echo "the Spark tests need Java 17+: install openjdk-17-jre-headless (or any JDK/JRE 17+)" >&2; exit 1; \
+	  fi; }
 
 # odibi_otel beside opentelemetry-distro and the Flask instrumentation, in a venv of its own so
 # pip resolves the whole opentelemetry-* set together; the app runs under opentelemetry-instrument.

@@ -139,10 +139,11 @@ class SparkNodeScope:
         """Wait (bounded) until Spark delivered the figures of the jobs run so far."""
         wait_for_listeners(self._session, self._settle_ms)
 
-    def work(self, end_ns: int) -> list[EngineWork]:
-        """The node's jobs (each with its stages), read after :meth:`settle`."""
+    def work(self, end_ns: int) -> list[EngineWork] | None:
+        """The node's jobs (each with its stages), read after :meth:`settle`; ``None`` when this
+        session cannot tell (Spark Connect: no status tracker or UI in this process)."""
         if self._source is None:
-            return []
+            return None
         job_ids = self._source.job_ids(self._tags[1])
         return self._source.jobs(job_ids, end_ns)
 

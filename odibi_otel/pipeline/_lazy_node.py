@@ -29,7 +29,7 @@ class _NodeScope(Protocol):
     def __enter__(self) -> Any: ...
     def __exit__(self, *exc_info: object) -> None: ...
     def settle(self) -> None: ...
-    def work(self, end_ns: int) -> list[EngineWork]: ...
+    def work(self, end_ns: int) -> list[EngineWork] | None: ...
 
 
 class LazyEngine(Engine, Protocol):
@@ -69,7 +69,7 @@ class LazyNode:
         TraceContextTextMapPropagator().inject(carrier, trace.set_span_in_context(span))
         self.scope = engine.node_scope(run_id, index, carrier.get("traceparent", ""))
         self.scope.__enter__()
-        self.works: list[EngineWork] = []
+        self.works: list[EngineWork] | None = None  # None: the engine cannot tell (Spark Connect)
         self._open = True
 
     def observed(self, outputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -83,10 +83,12 @@ class LazyNode:
         self._open = False
         call_safely("lazy engine: close node scope", self.scope.__exit__, None, None, None)
         call_safely("lazy engine: wait for figures", self.scope.settle)
-        self.works = call_safely("lazy engine: read jobs", self.scope.work, end_ns) or []
+        self.works = call_safely("lazy engine: read jobs", self.scope.work, end_ns)
 
     def attributes(self) -> dict[str, AttributeValue]:
         """The node span's totals of its jobs; its output size is what its jobs wrote."""
+        if self.works is None:
+            return {}
         if not self.works:
             return {semconv.SPARK_JOBS: 0}
         totals: dict[str, AttributeValue] = {semconv.SPARK_JOBS: len(self.works), **work_totals(self.works)}
@@ -98,7 +100,7 @@ class LazyNode:
     def emit_spans(self, tracer: trace.Tracer, node: SpanContext, error_type: str | None) -> None:
         """Each job (and its stages) as a child span of the node span, with Spark's times."""
         parent = trace.set_span_in_context(trace.NonRecordingSpan(node))
-        for work in self.works:
+        for work in self.works or ():
             _emit(tracer, work, parent, error_type)
 
 
