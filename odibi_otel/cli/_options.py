@@ -200,6 +200,12 @@ def _add_engine_options(command: argparse.ArgumentParser) -> None:
         "(default: the file's, else SPARK_MASTER, else local[*])",
     )
     spark.add_argument(
+        "--materialize",
+        action="store_true",
+        help="Spark: cache and count every step's outputs at its node (per-node timings and rows, "
+        "one more job per output)",
+    )
+    spark.add_argument(
         "--spark-conf",
         action="append",
         default=[],

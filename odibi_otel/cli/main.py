@@ -191,6 +191,7 @@ def _run_steps(
         engine_type=engine_type,
         spark_master=(args.spark_master or engine.master) if engine_type == "spark" else None,
         spark_conf=conf,
+        materialize=args.materialize,
     )
     print_summary(report.result, console)
     console.print(Text(f"outputs in {args.out.resolve()}:"), soft_wrap=True)

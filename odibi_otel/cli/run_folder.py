@@ -105,6 +105,7 @@ def run_to_folder(
     engine_type: str = "pandas",
     spark_master: str | None = None,
     spark_conf: Mapping[str, str] | None = None,
+    materialize: bool = False,
 ) -> RunReport:
     """Run ``steps`` with spans, metrics, events, lineage and story, writing every artifact to ``out_dir``.
 
@@ -116,7 +117,8 @@ def run_to_folder(
     ``history`` (a URL, path or ``HistoryConfig``) records the run there, finds anomalies against
     the runs before it and gives the story its "compared with history" view; ``history_keep``
     bounds the runs kept per pipeline. ``engine_type``, ``spark_master`` and ``spark_conf`` choose
-    the engine (docs/spark.md); Spark's Python workers export ``traced`` spans to ``otlp_endpoint``.
+    the engine (docs/spark.md), ``materialize`` counts every node's outputs at the node; Spark's
+    Python workers export ``traced`` spans to ``otlp_endpoint``.
 
     Raises :class:`OutputFolderError` before running if ``out_dir`` is not writable; re-raises
     ``KeyboardInterrupt`` after writing the artifacts.
@@ -181,6 +183,7 @@ def run_to_folder(
             engine_type=engine_type,
             spark_master=spark_master,
             spark_conf=spark_conf,
+            materialize=materialize,
             spark_worker_otlp=_worker_otlp(engine_type, otlp_endpoint, otlp_protocol),
         )
     except BaseException:

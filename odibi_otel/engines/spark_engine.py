@@ -76,6 +76,7 @@ class SparkEngine:
         self._session: Any | None = None
         self._source: JobSource | None = None
         self._views: list[str] = []
+        self._persisted: list[Any] = []
         self._lock = threading.Lock()
 
     # -- a run ---------------------------------------------------------------------------------
@@ -108,8 +109,11 @@ class SparkEngine:
         wait_for_listeners(session, self.settle_ms)
         with self._lock:
             views, self._views = self._views, []
+            persisted, self._persisted = self._persisted, []
         for view in views:
             session.catalog.dropTempView(view)
+        for frame in persisted:  # the run's caches: a session the caller keeps gets its memory back
+            frame.unpersist()
 
     def release(self) -> None:
         """Stop the session this engine built (a given or active one keeps running)."""
@@ -142,6 +146,14 @@ class SparkEngine:
         observed, probe = observe_rows(frame, run_id[:12])
         observed.__dict__[_PROBE] = probe  # the frame carries its own count
         return observed
+
+    def materialize(self, frame: Any) -> Any:
+        """Cache ``frame`` and count it now (one job, at the node): ``persist: true`` / ``--materialize``."""
+        frame.persist()
+        frame.count()
+        with self._lock:
+            self._persisted.append(frame)
+        return frame
 
     # -- the Engine interface ------------------------------------------------------------------
 

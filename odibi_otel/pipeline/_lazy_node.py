@@ -40,6 +40,7 @@ class LazyEngine(Engine, Protocol):
     def release(self) -> None: ...
     def cancel_run(self, run_id: str) -> None: ...
     def observe(self, frame: Any, run_id: str) -> Any: ...
+    def materialize(self, frame: Any) -> Any: ...
     def node_scope(self, run_id: str, index: int, traceparent: str) -> _NodeScope: ...
 
 
@@ -72,9 +73,15 @@ class LazyNode:
         self.works: list[EngineWork] | None = None  # None: the engine cannot tell (Spark Connect)
         self._open = True
 
-    def observed(self, outputs: Mapping[str, Any]) -> dict[str, Any]:
-        """``outputs`` with each frame's rows counted by the job that later computes it."""
-        return {key: self.engine.observe(frame, self.run_id) for key, frame in outputs.items()}
+    def observed(self, outputs: Mapping[str, Any], persist: bool) -> dict[str, Any]:
+        """``outputs`` with each frame's rows counted by the job that later computes it.
+
+        ``persist``: cache and count each output now, inside this node (a job per output).
+        """
+        observed = {key: self.engine.observe(frame, self.run_id) for key, frame in outputs.items()}
+        if persist:
+            observed = {key: self.engine.materialize(frame) for key, frame in observed.items()}
+        return observed
 
     def finish(self, end_ns: int) -> None:
         """Close the scope; wait (bounded) for Spark's figures; read the node's jobs (once, never raises)."""

@@ -67,6 +67,8 @@ class RunContext:
     producer_spans: dict[str, SpanContext] = field(default_factory=dict)
     #: Each step's position in the run order (a lazy engine tags the step's jobs with it).
     positions: Mapping[str, int] = field(default_factory=dict)
+    #: Lazy engines: persist and count every node's outputs at the node (``materialize=True``).
+    materialize: bool = False
     #: Lazy engines: the nodes whose outputs no job had counted when they ended, with the frames.
     uncounted: list[tuple[Step, list[Any]]] = field(default_factory=list)
 
@@ -131,7 +133,7 @@ def run_node(plan: NodePlan, run: RunContext, links: Sequence[Link]) -> NodeOutc
     try:
         outputs, fingerprints, cache_hit = _compute(plan, run, inputs)
         if node is not None:
-            outputs = node.observed(outputs)
+            outputs = node.observed(outputs, step.persist or run.materialize)
             node.finish(time.time_ns())
         end_attributes = output_attributes(run.engine, step, outputs, inputs, output_sizes)
         if node is not None:

@@ -88,6 +88,8 @@ class Orchestrator:
         spark_worker_otlp: Where :func:`odibi_otel.spark.traced` spans go from the Python workers:
             ``{"endpoint": ..., "protocol": "grpc" | "http/protobuf"}``; default the driver's
             ``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_PROTOCOL``.
+        materialize: Lazy engines: every step as if ``persist=True`` (cached and counted at its
+            node: per-node timings and rows, for one more job per output).
     """
 
     def __init__(
@@ -112,6 +114,7 @@ class Orchestrator:
         spark_master: str | None = None,
         spark_conf: Mapping[str, Any] | None = None,
         spark_worker_otlp: Mapping[str, str] | None = None,
+        materialize: bool = False,
     ) -> None:
         self.steps = list(steps)
         engine = make_engine(
@@ -142,6 +145,7 @@ class Orchestrator:
         self.pipeline_name = pipeline_name
         self.tracer_provider = tracer_provider
         self.fail_fast = fail_fast
+        self.materialize = materialize
         # on a lazy engine a sample is a job: off unless the caller's config asks for one
         self.tracker_config = tracker_config or TrackerConfig(capture_samples=not engine.lazy)
         self.logger_provider = logger_provider
@@ -247,6 +251,7 @@ class _Run:
             listeners=listeners,
             cache=NodeCache(orchestrator.cache_dir) if orchestrator.enable_cache else None,
             positions=self.position,
+            materialize=orchestrator.materialize,
             tracker=tracker,
             openlineage=(orchestrator.openlineage or default_openlineage()) is not None,
             quality=quality_context(

@@ -38,7 +38,7 @@ from odibi_otel.pipeline.validation import validate_steps
 
 __all__ = ["PipelineDefinition", "load_pipeline"]
 
-_STEP_FIELDS = ("name", "layer", "type", "value", "inputs", "outputs", "params", "checks")
+_STEP_FIELDS = ("name", "layer", "type", "value", "inputs", "outputs", "params", "checks", "persist")
 _REQUIRED_STEP_FIELDS = ("name", "layer", "type")
 _TOP_LEVEL_FIELDS = ("name", "description", "engine", "variables", "redact", "steps")
 #: Values (scalars and collections, aliases expanded) a YAML pipeline file may hold.

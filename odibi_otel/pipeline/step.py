@@ -41,6 +41,9 @@ class Step:
         checks: Data checks on the step's output (on the written frame for a ``write`` step):
             :class:`~odibi_otel.quality.Check` objects (``odibi_otel.checks.not_null(...)``) or
             their pipeline-file mappings; see ``docs/checks.md``.
+        persist: Lazy engines (Spark): cache the step's outputs and count them at the node, so the
+            node's span holds its own work and rows (one more job per output; docs/spark.md).
+            Ignored on pandas, whose frames are always computed at the node.
         base_dir: Folder that relative paths and ``"module:function"`` references are resolved
             against first (set by :func:`odibi_otel.load_pipeline` to the pipeline file's folder).
     """
@@ -53,6 +56,7 @@ class Step:
     outputs: list[str] | None = None
     params: dict[str, Any] | None = None
     checks: Any = field(default=None, kw_only=True)
+    persist: bool = field(default=False, kw_only=True)
     base_dir: Path | None = field(default=None, kw_only=True, repr=False)
     # normalised from inputs/outputs in __post_init__ (read through the properties below)
     _input_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
@@ -77,6 +81,8 @@ class Step:
             isinstance(self.params, Mapping) and all(isinstance(k, str) for k in self.params)
         ):
             raise StepFieldError(self.name, "params", _expected("a mapping with string keys", self.params))
+        if not isinstance(self.persist, bool):
+            raise StepFieldError(self.name, "persist", _expected("true or false", self.persist))
         object.__setattr__(self, "_input_keys", input_keys)
         object.__setattr__(self, "_input_names", input_names)
         object.__setattr__(self, "_output_keys", output_keys)
