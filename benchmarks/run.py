@@ -4,7 +4,7 @@ Cases (see ``benchmarks/README.md`` for what each measures and its target):
 
 1. reference pipeline overhead   2. tiny nodes (vs Apache Hamilton)   3. snapshot cost vs rows
 4. story scale                   5. /metrics scrape                    6. import time
-7. peak memory and no retained DataFrames
+7. peak memory and no retained DataFrames   8. Spark engine (local[2]) vs bare Spark
 
 ``--quick`` uses tiny sizes and 3 pairs: it proves the suite works (CI smoke), its timings mean
 nothing. The exit code is 0 when every selected case ran (missed targets are reported, not
@@ -40,6 +40,7 @@ CASES: dict[str, str] = {
     "5": "benchmarks.case_scrape",
     "6": "benchmarks.case_import",
     "7": "benchmarks.case_memory",
+    "8": "benchmarks.case_spark",
 }
 ALIASES = {
     "reference": "1",
@@ -51,6 +52,7 @@ ALIASES = {
     "metrics": "5",
     "import": "6",
     "memory": "7",
+    "spark": "8",
 }
 
 
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         action="append",
         metavar="CASE",
-        help="run only this case (number 1-7 or name: " + ", ".join(ALIASES) + "); repeatable",
+        help="run only this case (number 1-8 or name: " + ", ".join(ALIASES) + "); repeatable",
     )
     parser.add_argument("--out", type=Path, help="also write the results as JSON to this file")
     parser.add_argument("--pairs", type=int, help="pairs per ratio (default 15, quick 3)")

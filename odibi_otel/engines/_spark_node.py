@@ -18,6 +18,7 @@ import logging
 import threading
 import urllib.request
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
 from odibi_otel.engines._spark_jobs import job_work
@@ -29,6 +30,8 @@ __all__ = ["JobSource", "SparkNodeScope", "node_tag", "run_tag"]
 
 _logger = logging.getLogger(__name__)
 _REST_TIMEOUT_S: Final = 5.0
+#: REST calls made at once when a node ends (a node's jobs, then their stages).
+_REST_THREADS: Final = 4
 
 
 def run_tag(run_id: str) -> str:
@@ -53,6 +56,7 @@ class JobSource:
         url = context.uiWebUrl
         self._api = f"{url}/api/v1/applications/{context.applicationId}" if url else None
         self._warmed = threading.Event()
+        self._pool = ThreadPoolExecutor(_REST_THREADS, thread_name_prefix="odibi-spark-rest")
 
     def warm_up(self) -> None:
         """Answer the REST API's slow first call (~2 s) in the background, before a node needs it."""
@@ -74,20 +78,29 @@ class JobSource:
         return sorted(int(job_id) for job_id in self._tracker.getJobIdsForTag(tag))
 
     def jobs(self, job_ids: Sequence[int], fallback_end_ns: int) -> list[EngineWork]:
-        """Each job with its stage attempts, read from the REST API."""
+        """Each job with its stage attempts, read from the REST API (the calls run concurrently)."""
         if self._api is None or not job_ids:
             return []
-        works = []
-        for job_id in job_ids:
-            job = self._get(f"/jobs/{job_id}")
-            stages: list[Mapping[str, Any]] = []
-            for stage_id in job.get("stageIds", []):
-                try:
-                    stages.extend(self._get(f"/stages/{stage_id}?details=false"))
-                except OSError:  # a stage the UI dropped (spark.ui.retainedStages) or never stored
-                    continue
-            works.append(job_work(job, stages, fallback_end_ns))
-        return works
+        jobs = list(self._pool.map(self._get, [f"/jobs/{job_id}" for job_id in job_ids]))
+        stage_ids = sorted({stage_id for job in jobs for stage_id in job.get("stageIds", [])})
+        attempts = dict(zip(stage_ids, self._pool.map(self._stage_attempts, stage_ids), strict=True))
+        return [
+            job_work(
+                job, [a for stage_id in job.get("stageIds", []) for a in attempts[stage_id]], fallback_end_ns
+            )
+            for job in jobs
+        ]
+
+    def close(self) -> None:
+        """Stop the threads that call the REST API."""
+        self._pool.shutdown(wait=False)
+
+    def _stage_attempts(self, stage_id: int) -> list[Mapping[str, Any]]:
+        try:
+            attempts: list[Mapping[str, Any]] = self._get(f"/stages/{stage_id}?details=false")
+        except OSError:  # a stage the UI dropped (spark.ui.retainedStages) or never stored
+            return []
+        return attempts
 
     def _get(self, path: str) -> Any:
         with urllib.request.urlopen(f"{self._api}{path}", timeout=_REST_TIMEOUT_S) as response:

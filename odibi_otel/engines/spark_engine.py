@@ -119,7 +119,9 @@ class SparkEngine:
         """Stop the session this engine built (a given or active one keeps running)."""
         self._sessions.release()
         self._session = None
-        self._source = None
+        if self._source is not None:
+            self._source.close()
+            self._source = None
 
     def node_scope(self, run_id: str, index: int, traceparent: str) -> SparkNodeScope:
         """Tags the jobs of step ``index`` and passes ``traceparent`` to its tasks (a context manager)."""
