@@ -128,10 +128,9 @@ def tiny_steps(out: Path) -> list[Any]:
 
     steps = [Step("start", "ingest", "function", _range_frame, outputs=["f0"])]
     for index in range(TINY_NODES):
-        steps.append(
-            Step(f"n{index}", "transform", "function", add_one, inputs=[f"f{index}"], outputs=[f"f{index + 1}"],
-                 params={"column": f"c{index % 8}"})
-        )  # fmt: skip
+        inputs, outputs = [f"f{index}"], [f"f{index + 1}"]
+        params = {"column": f"c{index % 8}"}
+        steps.append(Step(f"n{index}", "transform", "function", add_one, inputs, outputs, params))
     steps.append(Step("store", "store", "write", os.fspath(out), inputs=[f"f{TINY_NODES}"]))
     return steps
 
@@ -269,8 +268,8 @@ def _tiny(spark: Any, settings: Settings, result: CaseResult) -> None:
 
     tiny_bare(spark, out_bare)
     instrumented()
-    times = interleaved({"bare": lambda: tiny_bare(spark, out_bare), "odibi": (instrumented, telemetry.reset)},
-                        settings.pairs)  # fmt: skip
+    variants = {"bare": lambda: tiny_bare(spark, out_bare), "odibi": (instrumented, telemetry.reset)}
+    times = interleaved(variants, settings.pairs)
     telemetry.shutdown()
     nodes = TINY_NODES + 2
     result.add(
