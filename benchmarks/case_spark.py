@@ -116,22 +116,22 @@ def add_one(frame: Any, column: str) -> Any:
     return frame.withColumn(column, F.col("id") + 1)
 
 
-def tiny_bare(spark: Any, out: Path) -> None:
+def tiny_bare(spark: Any, out: Path, nodes: int = TINY_NODES) -> None:
     frame = spark.range(1000)
-    for index in range(TINY_NODES):
+    for index in range(nodes):
         frame = add_one(frame, f"c{index % 8}")
     frame.write.mode("overwrite").parquet(os.fspath(out))
 
 
-def tiny_steps(out: Path) -> list[Any]:
+def tiny_steps(out: Path, nodes: int = TINY_NODES) -> list[Any]:
     from odibi_otel import Step
 
     steps = [Step("start", "ingest", "function", _range_frame, outputs=["f0"])]
-    for index in range(TINY_NODES):
+    for index in range(nodes):
         inputs, outputs = [f"f{index}"], [f"f{index + 1}"]
         params = {"column": f"c{index % 8}"}
         steps.append(Step(f"n{index}", "transform", "function", add_one, inputs, outputs, params))
-    steps.append(Step("store", "store", "write", os.fspath(out), inputs=[f"f{TINY_NODES}"]))
+    steps.append(Step("store", "store", "write", os.fspath(out), inputs=[f"f{nodes}"]))
     return steps
 
 
@@ -257,7 +257,8 @@ def _tiny(spark: Any, settings: Settings, result: CaseResult) -> None:
         settings.workdir / "case8-tiny.parquet",
     )
     telemetry = Telemetry(settings.workdir / "case8-tiny.otlp.jsonl")
-    orchestrator = _spark_orchestrator(tiny_steps(out_odibi), telemetry, spark)
+    count = 20 if settings.quick else TINY_NODES
+    orchestrator = _spark_orchestrator(tiny_steps(out_odibi, count), telemetry, spark)
 
     def instrumented() -> Any:
         outcome = orchestrator.execute()
@@ -266,12 +267,12 @@ def _tiny(spark: Any, settings: Settings, result: CaseResult) -> None:
             raise RuntimeError(f"Spark tiny-nodes pipeline failed: {outcome['errors']}")
         return outcome
 
-    tiny_bare(spark, out_bare)
+    tiny_bare(spark, out_bare, count)
     instrumented()
-    variants = {"bare": lambda: tiny_bare(spark, out_bare), "odibi": (instrumented, telemetry.reset)}
+    variants = {"bare": lambda: tiny_bare(spark, out_bare, count), "odibi": (instrumented, telemetry.reset)}
     times = interleaved(variants, settings.pairs)
     telemetry.shutdown()
-    nodes = TINY_NODES + 2
+    nodes = count + 2
     result.add(
         Measurement(
             f"tiny lazy nodes ({nodes} per run): odibi_otel's cost per node",

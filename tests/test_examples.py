@@ -176,7 +176,10 @@ OWN_TESTS = {
     "customer_pipeline": ROOT / "tests" / "test_demo.py",
 }
 #: Python files that are imported, not run, and who imports them.
-MODULES = {"customer_pipeline/transforms.py": EXAMPLES / "customer_pipeline" / "pipeline.yaml"}
+MODULES = {
+    "customer_pipeline/transforms.py": EXAMPLES / "customer_pipeline" / "pipeline.yaml",
+    "customer_pipeline/transforms_spark.py": EXAMPLES / "customer_pipeline" / "pipeline_spark.yaml",
+}
 
 #: sha256 of each seed-tutorial block in the seed scripts (the tutorial's code with odibi_core
 #: renamed to odibi_otel, byte for byte). A change here means the script no longer runs the

@@ -389,7 +389,7 @@ def test_unknown_step_field_is_rejected(project: Path) -> None:
         load_pipeline(pipeline)
     assert str(caught.value) == (
         f"{pipeline}:3: step 'read_orders': field 'output' is not a step field; "
-        "expected name, layer, type, value, inputs, outputs, params, checks"
+        "expected name, layer, type, value, inputs, outputs, params, checks, persist"
     )
     assert caught.value.field == "output"
 
@@ -448,7 +448,7 @@ def test_step_that_is_not_a_mapping(project: Path) -> None:
         pytest.param("", "expected a mapping with 'name' and 'steps', got NoneType", id="empty-file"),
         pytest.param(
             "name: p\nsteps: []\nowner: me\n",
-            "unknown top-level field(s) ['owner']; allowed: name, description, variables, redact, steps",
+            "unknown top-level field(s) ['owner']; allowed: name, description, engine, variables, redact, steps",
             id="unknown-top-level-field",
         ),
         pytest.param(

@@ -219,3 +219,26 @@ def test_materialize_counts_every_node_at_the_node(
         "per_customer": 37,
         "store": 37,
     }
+
+
+def test_samples_on_spark_are_asked_for_and_never_cut_a_row_count(
+    spark_session: Any, tracing: Tracing, tmp_path: Path
+) -> None:
+    from odibi_otel import TrackerConfig
+
+    result = Orchestrator(
+        _steps(tmp_path),
+        engine_type="spark",
+        spark=spark_session,
+        tracer_provider=tracing.provider,
+        enable_tracker=True,
+        tracker_config=TrackerConfig(capture_samples=True, sample_rows=3, redact_columns=("customer_id",)),
+    ).execute()
+    assert result["success"], result["errors"]
+    lineage = {step["name"]: step for step in result["tracker"].to_dict()["steps"]}
+    raw = lineage["read_orders"]["after"]["raw"]
+    assert raw["rows"] == 1000  # the sample's limit(3) job did not complete the count with 3
+    assert raw["sample"]["columns"] == ["order_id", "customer_id", "amount", "status"]
+    assert len(raw["sample"]["rows"]) == 3
+    assert {row[1] for row in raw["sample"]["rows"]} == {"[REDACTED]"}
+    assert lineage["keep_completed"]["rows_out"] == 900

@@ -297,8 +297,8 @@ class Holder:
 def test_unsupported_engine_names_the_supported_ones() -> None:
     steps = [Step("src", "ingest", "function", source, outputs=["raw"])]
     with pytest.raises(UnsupportedEngineError) as caught:
-        Orchestrator(steps, engine_type="spark")
-    assert str(caught.value) == "engine_type 'spark' is not supported; supported engines: pandas"
+        Orchestrator(steps, engine_type="polars")
+    assert str(caught.value) == "engine_type 'polars' is not supported; supported engines: pandas, spark"
     assert isinstance(caught.value, OdibiError)
 
 

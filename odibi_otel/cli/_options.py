@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from odibi_otel._version import __version__
+from odibi_otel.cli._engine_options import add_engine_options
 from odibi_otel.lineage.config import PII_PATTERN, TrackerConfig
 
 __all__ = [
@@ -183,54 +184,12 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _add_engine_options(command: argparse.ArgumentParser) -> None:
-    """``--engine``, ``--spark-master``, ``--spark-conf`` (docs/spark.md)."""
-    spark = command.add_argument_group("engine")
-    spark.add_argument(
-        "--engine",
-        choices=["pandas", "spark"],
-        default=None,
-        help="the engine that runs the pipeline (default: the file's engine:, else pandas)",
-    )
-    spark.add_argument(
-        "--spark-master",
-        default=None,
-        metavar="URL",
-        help="Spark cluster of the session: local[N], spark://host:port, yarn, k8s://... "
-        "(default: the file's, else SPARK_MASTER, else local[*])",
-    )
-    spark.add_argument(
-        "--materialize",
-        action="store_true",
-        help="Spark: cache and count every step's outputs at its node (per-node timings and rows, "
-        "one more job per output)",
-    )
-    spark.add_argument(
-        "--spark-conf",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a Spark setting of the session (repeatable)",
-    )
-
-
-def spark_conf(pairs: Sequence[str]) -> dict[str, str]:
-    """``--spark-conf KEY=VALUE`` pairs as a mapping; raises :class:`VariableError` for a malformed one."""
-    conf: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise VariableError(f"--spark-conf expects KEY=VALUE, got {pair!r}")
-        conf[key.strip()] = value
-    return conf
-
-
 def _add_run_options(command: argparse.ArgumentParser, default_out: str) -> None:
     command.add_argument(
         "--out", type=Path, default=Path(default_out), help=f"output folder (default {default_out})"
     )
     command.add_argument("--workers", type=_positive_int, default=1, help="nodes run at once (default 1)")
-    _add_engine_options(command)
+    add_engine_options(command)
     command.add_argument(
         "--cache",
         action="store_true",
@@ -407,3 +366,14 @@ def variables(pairs: Sequence[str]) -> dict[str, str]:
             raise VariableError(f"--var expects NAME=VALUE, got {pair!r}")
         variables[name] = value
     return variables
+
+
+def spark_conf(pairs: Sequence[str]) -> dict[str, str]:
+    """``--spark-conf KEY=VALUE`` pairs as a mapping; raises :class:`VariableError` for a malformed one."""
+    conf: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise VariableError(f"--spark-conf expects KEY=VALUE, got {pair!r}")
+        conf[key.strip()] = value
+    return conf

@@ -29,7 +29,9 @@ from odibi_otel.otel import semconv
 __all__ = ["JobSource", "SparkNodeScope", "node_tag", "run_tag"]
 
 _logger = logging.getLogger(__name__)
-_REST_TIMEOUT_S: Final = 5.0
+_REST_TIMEOUT_S: Final = 10.0
+#: The warm-up call (the UI server's first REST answer, ~2 s here) may take this long.
+_WARM_UP_TIMEOUT_S: Final = 30.0
 #: REST calls made at once when a node ends (a node's jobs, then their stages).
 _REST_THREADS: Final = 4
 
@@ -65,13 +67,18 @@ class JobSource:
 
         def call() -> None:
             try:
-                self._get("/environment")
+                self._get("/environment", _WARM_UP_TIMEOUT_S)
             except Exception as exc:
                 _logger.debug("Spark REST warm-up failed: %s", exc)
             finally:
                 self._warmed.set()
 
         threading.Thread(target=call, name="odibi-spark-rest-warmup", daemon=True).start()
+
+    @property
+    def available(self) -> bool:
+        """Whether job figures can be read (the driver's UI and its REST API are on)."""
+        return self._api is not None
 
     def job_ids(self, tag: str) -> list[int]:
         """Ids of the jobs carrying ``tag`` (the status tracker, in the driver: no HTTP)."""
@@ -81,6 +88,7 @@ class JobSource:
         """Each job with its stage attempts, read from the REST API (the calls run concurrently)."""
         if self._api is None or not job_ids:
             return []
+        self._warmed.wait(_WARM_UP_TIMEOUT_S)  # the first call answers slowly: never race it
         jobs = list(self._pool.map(self._get, [f"/jobs/{job_id}" for job_id in job_ids]))
         stage_ids = sorted({stage_id for job in jobs for stage_id in job.get("stageIds", [])})
         attempts = dict(zip(stage_ids, self._pool.map(self._stage_attempts, stage_ids), strict=True))
@@ -102,8 +110,8 @@ class JobSource:
             return []
         return attempts
 
-    def _get(self, path: str) -> Any:
-        with urllib.request.urlopen(f"{self._api}{path}", timeout=_REST_TIMEOUT_S) as response:
+    def _get(self, path: str, timeout: float = _REST_TIMEOUT_S) -> Any:
+        with urllib.request.urlopen(f"{self._api}{path}", timeout=timeout) as response:
             return json.load(response)
 
 
@@ -155,7 +163,7 @@ class SparkNodeScope:
     def work(self, end_ns: int) -> list[EngineWork] | None:
         """The node's jobs (each with its stages), read after :meth:`settle`; ``None`` when this
         session cannot tell (Spark Connect: no status tracker or UI in this process)."""
-        if self._source is None:
+        if self._source is None or not self._source.available:
             return None
         job_ids = self._source.job_ids(self._tags[1])
         return self._source.jobs(job_ids, end_ns)

@@ -66,6 +66,8 @@ class FrameDescription:
             no sample was asked for.
         rows_later: For ``rows`` still ``None``: asks again (never blocks), e.g. at the end of the
             run, after a later node's action computed the frame.
+        sample_later: Takes the sample asked for at the end of the run instead (a lazy engine: a
+            sample is a job, which must not be the one that counts the frame's rows).
     """
 
     rows: int | None
@@ -73,6 +75,7 @@ class FrameDescription:
     schema: dict[str, str]
     sample: Any | None
     rows_later: Callable[[], int | None] | None = None
+    sample_later: Callable[[], Any] | None = None
 
 
 class Engine(Protocol):

@@ -10,6 +10,7 @@ back as child spans (:mod:`._spark_node`). pyspark is imported only by this modu
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Mapping
@@ -196,19 +197,16 @@ class SparkEngine:
         fields = frame.schema.fields
         labels = [field.name for field in fields]
         schema = _labelled({field.name: field.dataType.simpleString() for field in fields}, labels, fields)
-        sample = None
-        if sample_rows > 0:
-            rows = frame.limit(sample_rows).collect()
-            sample = np.empty((len(rows), len(labels)), dtype=object)
-            for position, row in enumerate(rows):
-                sample[position, :] = list(row)
         probe = _probe_of(frame)
         return FrameDescription(
             probe.rows() if probe is not None else None,
             labels,
             schema,
-            sample,
+            None,
             rows_later=probe.rows if probe is not None else None,
+            sample_later=functools.partial(_first_rows, frame, sample_rows, len(labels))
+            if sample_rows > 0
+            else None,
         )
 
     def check(self, check: Check, frame: Any, inputs: Mapping[str, Any]) -> CheckResult:
@@ -228,6 +226,15 @@ def _worker_export(otlp: Mapping[str, str] | None) -> dict[str, str]:
     if not endpoint:
         return {}
     return {"odibi.otlp.endpoint": endpoint, "odibi.otlp.protocol": protocol}
+
+
+def _first_rows(frame: Any, count: int, columns: int) -> Any:
+    """The first ``count`` rows of ``frame`` as a 2-D object array (one ``limit(n)`` job)."""
+    rows = frame.limit(count).collect()
+    sample = np.empty((len(rows), columns), dtype=object)
+    for position, row in enumerate(rows):
+        sample[position, :] = list(row)
+    return sample
 
 
 def _probe_of(frame: Any) -> RowProbe | None:

@@ -60,6 +60,7 @@ class Snapshot:
         "rows",
         "rows_later",
         "sample_columns",
+        "sample_later",
         "sample_values",
         "schema",
         "size_bytes",
@@ -81,12 +82,23 @@ class Snapshot:
         self.sample_columns = labels
         self.sample_values: Any | None = None  # a 2-D object array, rows x columns
         self._dict: tuple[TrackerConfig, dict[str, Any]] | None = None  # see to_dict
-        values = description.sample
-        if values is not None:
-            for position, label in enumerate(labels):
-                if label in self.redacted:
-                    values[:, position] = REDACTED
-            self.sample_values = values
+        self.sample_later = description.sample_later
+        if description.sample is not None:
+            self._keep_sample(description.sample)
+
+    def _keep_sample(self, values: Any) -> None:
+        for position, label in enumerate(self.sample_columns):
+            if label in self.redacted:
+                values[:, position] = REDACTED
+        self.sample_values = values
+        self._dict = None
+
+    def take_late_sample(self) -> None:
+        """Take a sample deferred to the end of the run (a lazy engine's: after its counts)."""
+        later, self.sample_later = self.sample_later, None
+        self.rows_later = None  # a count completed by the sample's own job would be cut short
+        if later is not None:
+            self._keep_sample(later())
 
     def count_late(self) -> None:
         """Take a row count a later job produced (a lazy engine's frame); never blocks."""

@@ -165,9 +165,13 @@ class Tracker:
 
     def count_late_rows(self) -> None:
         """Take the row counts later jobs produced (lazy engines), each for the step that made the frame."""
-        for record in self._records.values():
-            for snapshot in (*record.before.values(), *record.after.values()):
-                snapshot.count_late()
+        snapshots = [s for r in self._records.values() for s in (*r.before.values(), *r.after.values())]
+        for snapshot in snapshots:
+            snapshot.count_late()
+        # samples after every count: a sample's job (limit(n)) would complete a count with n rows
+        for snapshot in snapshots:
+            if snapshot.sample_later is not None:
+                call_safely("Tracker: late sample", snapshot.take_late_sample)
 
     # -- public ---------------------------------------------------------------------------------
 

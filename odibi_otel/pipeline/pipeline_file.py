@@ -40,6 +40,8 @@ __all__ = ["PipelineDefinition", "load_pipeline"]
 
 _STEP_FIELDS = ("name", "layer", "type", "value", "inputs", "outputs", "params", "checks", "persist")
 _REQUIRED_STEP_FIELDS = ("name", "layer", "type")
+#: The SQL dialect each engine's ``sql`` steps are checked in (without importing the engine).
+_SQL_DIALECTS = {"pandas": "duckdb", "spark": "spark"}
 _TOP_LEVEL_FIELDS = ("name", "description", "engine", "variables", "redact", "steps")
 #: Values (scalars and collections, aliases expanded) a YAML pipeline file may hold.
 _MAX_YAML_VALUES = 1_000_000
@@ -95,7 +97,7 @@ def load_pipeline(
             _prefix(exc, where)
             raise
     try:
-        validate_steps(steps)
+        validate_steps(steps, _SQL_DIALECTS.get(engine.type, "duckdb"))
     except PipelineValidationError as exc:
         names = [step.name for step in steps]
         found = _step_index(names, exc)
