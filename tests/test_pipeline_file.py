@@ -448,7 +448,8 @@ def test_step_that_is_not_a_mapping(project: Path) -> None:
         pytest.param("", "expected a mapping with 'name' and 'steps', got NoneType", id="empty-file"),
         pytest.param(
             "name: p\nsteps: []\nowner: me\n",
-            "unknown top-level field(s) ['owner']; allowed: name, description, engine, variables, redact, steps",
+            "unknown top-level field(s) ['owner']; "
+            "allowed: name, description, engine, variables, redact, steps",
             id="unknown-top-level-field",
         ),
         pytest.param(

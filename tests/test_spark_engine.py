@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import csv
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import Tracing, node_spans_by_step
+
 from odibi_otel import Orchestrator, Step
 from odibi_otel.otel import semconv
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]
+
+PER_CUSTOMER = (
+    "SELECT customer_id, count(*) AS orders, sum(amount) AS revenue FROM {table} GROUP BY customer_id"
+)
 
 
 def _write_orders(path: Path, rows: int = 1000) -> Path:
@@ -57,7 +60,7 @@ def _steps(tmp_path: Path) -> list[Step]:
             name="per_customer",
             layer="transform",
             type="sql",
-            value="SELECT customer_id, count(*) AS orders, sum(amount) AS revenue FROM completed GROUP BY customer_id",
+            value=PER_CUSTOMER.format(table="completed"),
             inputs=["completed"],
             outputs=["per_customer"],
         ),
@@ -85,9 +88,7 @@ def _bare(spark: Any, tmp_path: Path) -> int:
         raw = spark.read.options(header="true").csv(str(tmp_path / "orders.csv"))
         completed = keep_completed(raw)
         completed.createOrReplaceTempView("bare_completed")
-        summary = spark.sql(
-            "SELECT customer_id, count(*) AS orders, sum(amount) AS revenue FROM bare_completed GROUP BY customer_id"
-        )
+        summary = spark.sql(PER_CUSTOMER.format(table="bare_completed"))
         summary.write.mode("overwrite").parquet(str(tmp_path / "bare" / "per_customer.parquet"))
     finally:
         context.removeJobTag(tag)

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Tracing, node_spans_by_step
 from oteltest.sink import GrpcSink
 from test_otlp_integration import Collector, _free_port, _hex, _wait_until
 
-from conftest import Tracing, node_spans_by_step
 from odibi_otel import Orchestrator, Step
 from odibi_otel.spark import TASK_SPAN_PREFIX, traced
 
@@ -53,9 +53,16 @@ def test_python_worker_spans_join_the_trace_under_the_node_that_ran_the_job(
     steps = [
         Step(name="read", layer="ingest", type="read", value=str(source), outputs=["orders"]),
         Step(
-            name="tag", layer="transform", type="function", value=tag_with_pid, inputs=["orders"], outputs=["tagged"]
+            name="tag",
+            layer="transform",
+            type="function",
+            value=tag_with_pid,
+            inputs=["orders"],
+            outputs=["tagged"],
         ),
-        Step(name="store", layer="store", type="write", value=str(tmp_path / "out.parquet"), inputs=["tagged"]),
+        Step(
+            name="store", layer="store", type="write", value=str(tmp_path / "out.parquet"), inputs=["tagged"]
+        ),
     ]
     result = Orchestrator(
         steps,
