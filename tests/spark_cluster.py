@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -127,3 +128,59 @@ class StandaloneCluster:
             text = path.read_text(errors="replace").splitlines()[-lines:]
             parts.append(f"--- {path.name}\n" + "\n".join(text))
         return "\n".join(parts)
+
+
+class ConnectServer:
+    """The Spark Connect server shipped with pyspark, on ``local[2]``, at ``sc://127.0.0.1:<port>``."""
+
+    def __init__(self, folder: Path) -> None:
+        home = spark_home()
+        self.port = free_port()
+        self.remote_url = f"sc://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "SPARK_HOME": str(home),
+            "SPARK_NO_DAEMONIZE": "1",
+            "SPARK_LOG_DIR": str(folder / "logs"),
+            "SPARK_PID_DIR": str(folder),
+            "PYSPARK_PYTHON": sys.executable,
+        }
+        settings = {
+            "spark.connect.grpc.binding.port": str(self.port),
+            "spark.connect.grpc.binding.address": "127.0.0.1",
+            "spark.driver.bindAddress": "127.0.0.1",
+            "spark.driver.host": "127.0.0.1",
+            "spark.ui.port": "0",
+        }
+        command = [str(home / "sbin" / "start-connect-server.sh"), "--master", "local[2]"]
+        for key, value in settings.items():
+            command += ["--conf", f"{key}={value}"]
+        self.log_path = folder / "connect.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            command, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            wait_for(self._listening, 120, "the Spark Connect server")
+        except BaseException:
+            self.stop()
+            raise AssertionError(
+                f"Spark Connect did not start:\n{self.log_path.read_text(errors='replace')[-4000:]}"
+            ) from None
+
+    def _listening(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"the Connect server exited ({self.process.returncode})")
+        with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+            return True
+
+    def stop(self) -> None:
+        """Stop the server's whole process group (the script's JVM); idempotent."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=30)
+        self._log.close()
