@@ -9,12 +9,13 @@ no output at all.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from opentelemetry.trace import SpanContext
 
 from odibi_otel._internal.text import truncate_text
-from odibi_otel.engines.base import Engine
+from odibi_otel.engines.base import Engine, EngineWork
 from odibi_otel.lineage.config import REDACTED, TrackerConfig
 from odibi_otel.lineage.jsonsafe import json_safe
 from odibi_otel.otel import semconv
@@ -148,6 +149,7 @@ class StepRecord:
         "checks",
         "diff",
         "end_ns",
+        "engine_work",
         "error",
         "span_context",
         "start_ns",
@@ -168,6 +170,7 @@ class StepRecord:
         self.span_context: SpanContext | None = None
         self.cache_hit: bool | None = None
         self.error: dict[str, str] | None = None
+        self.engine_work: Sequence[EngineWork] = ()
 
 
 def row_delta(record: StepRecord) -> int | None:

@@ -15,6 +15,7 @@ from opentelemetry import trace
 
 from odibi_otel._internal.text import truncate_text
 from odibi_otel._internal.timefmt import iso_utc
+from odibi_otel.engines.base import EngineWork
 from odibi_otel.lineage._snapshot import StepRecord, row_delta
 from odibi_otel.lineage.config import TrackerConfig
 from odibi_otel.otel import semconv
@@ -91,6 +92,23 @@ def step_document(record: StepRecord, config: TrackerConfig) -> dict[str, Any]:
         document["checks"] = record.checks
     if record.anomalies:
         document["anomalies"] = record.anomalies
+    if record.engine_work:  # Spark: the node's jobs and their stages (pandas documents unchanged)
+        document["engine_work"] = [work_document(work) for work in record.engine_work]
+    return document
+
+
+def work_document(work: EngineWork) -> dict[str, Any]:
+    """One engine job (or stage) of a step, with its parts: the story's bars under the step."""
+    document: dict[str, Any] = {
+        "name": work.name,
+        "start_time": iso_utc(work.start_ns),
+        "end_time": iso_utc(work.end_ns),
+        "duration_ms": duration_ms(work.start_ns, work.end_ns),
+        "failure": utf8_safe(work.failure) if work.failure is not None else None,
+        "figures": dict(work.attributes),
+    }
+    if work.children:
+        document["parts"] = [work_document(child) for child in work.children]
     return document
 
 

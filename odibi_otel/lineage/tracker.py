@@ -27,7 +27,7 @@ from opentelemetry.util.types import AttributeValue
 from odibi_otel._internal.atomic import write_bytes_atomic
 from odibi_otel._internal.safety import call_safely
 from odibi_otel._internal.timefmt import iso_utc
-from odibi_otel.engines.base import Engine, get_engine
+from odibi_otel.engines.base import Engine, EngineWork, get_engine
 from odibi_otel.lineage._events import emit_lineage_events
 from odibi_otel.lineage._snapshot import Snapshot, StepRecord, TrackedStep, row_delta
 from odibi_otel.lineage.config import PII_PATTERN, REDACTED, TrackerConfig
@@ -101,15 +101,18 @@ class Tracker:
         output_sizes: Mapping[str, int] | None = None,
         checks: Sequence[Mapping[str, Any]] = (),
         anomalies: Sequence[Mapping[str, Any]] = (),
+        engine_work: Sequence[EngineWork] = (),
     ) -> dict[str, AttributeValue]:
         """Snapshot a node's outputs; returns the lineage summary attributes for its span.
 
         ``output_sizes`` ({key: bytes}) are sizes the caller already estimated for the outputs;
-        ``checks`` and ``anomalies`` are the node's check results and anomaly findings (dicts).
+        ``checks`` and ``anomalies`` are the node's check results and anomaly findings (dicts);
+        ``engine_work`` the jobs a lazy engine ran for the node (Spark jobs with their stages).
         """
         record = self._records[name]
         record.checks = [dict(check) for check in checks]
         record.anomalies = [dict(anomaly) for anomaly in anomalies]
+        record.engine_work = tuple(engine_work)
         record.end_ns = end_ns
         record.span_context = span_context
         record.cache_hit = cache_hit

@@ -185,6 +185,7 @@ def run_node(plan: NodePlan, run: RunContext, links: Sequence[Link]) -> NodeOutc
                 output_sizes=output_sizes,
                 checks=checks,
                 anomalies=anomalies,
+                engine_work=(node.works or ()) if node is not None else (),
             ),
         )
         end_attributes.update(lineage_attributes or {})

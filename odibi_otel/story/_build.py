@@ -34,6 +34,7 @@ from odibi_otel.story._lineage_reader import (
 )
 from odibi_otel.story._timeline import timeline_story
 from odibi_otel.story._timing import bar, ms_between, step_duration, ticks, window
+from odibi_otel.story._work_reader import WorkRecord
 from odibi_otel.story.model import (
     MODE_PIPELINE,
     Header,
@@ -186,4 +187,30 @@ def _waterfall_rows(
                 duration_text=format_duration(step_duration(step)),
             )
         )
+        rows.extend(_work_rows(step.card_id, step.engine_work, 1, origin, total_ms))
     return tuple(rows), offsets
+
+
+def _work_rows(
+    target: str, works: Sequence[WorkRecord], depth: int, origin: datetime | None, total_ms: float
+) -> list[WaterfallRow]:
+    """A bar per engine job under its step's bar, and one per stage under its job (Spark)."""
+    rows: list[WaterfallRow] = []
+    for work in works:
+        offset, width, offset_ms = bar(origin, total_ms, work.start, work.end, work.duration_ms)
+        rows.append(
+            WaterfallRow(
+                target_id=target,
+                name=work.name,
+                layer="",
+                status=work.status,
+                tone=status_tone(work.status),
+                depth=depth,
+                offset_pct=offset,
+                width_pct=width,
+                start_text=format_offset(offset_ms),
+                duration_text=format_duration(work.duration_ms),
+            )
+        )
+        rows.extend(_work_rows(target, work.parts, depth + 1, origin, total_ms))
+    return rows

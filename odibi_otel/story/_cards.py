@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from odibi_otel.lineage.schema_diff import merge_schemas, schema_diff
 from odibi_otel.otel import semconv
+from odibi_otel.story._engine_figures import engine_figures
 from odibi_otel.story._format import (
     cell,
     format_bytes,
@@ -65,6 +66,7 @@ def card(step: StepRecord, offset_ms: float | None, history: NodeHistory | None 
         checks=tuple(_check_row(check) for check in step.checks),
         anomalies=tuple((anomaly.kind, anomaly.message) for anomaly in step.anomalies),
         history=history,
+        engine_figures=engine_figures(step.engine_work),
     )
 
 
@@ -102,6 +104,8 @@ def _after_text(step: StepRecord, after_rows: int | None) -> str:
         return _shape(step.after, "outputs")
     if after_rows is not None:
         return f"{format_count(after_rows)} rows"
+    if step.status == semconv.STATUS_SUCCESS and step.type != "write":
+        return "Rows not computed"
     if step.status == semconv.STATUS_SKIPPED:
         return "Not run (skipped)"
     return f"No output ({step.status})"
@@ -125,16 +129,27 @@ def _before_text(step: StepRecord, rows_before: int | None) -> str:
 
 
 def _shape(snapshots: Sequence[SnapshotRecord], noun: str) -> str:
-    rows = sum(s.rows for s in snapshots)
+    rows = _rows_text(total_rows(snapshots))
     if len(snapshots) == 1:
-        return f"{format_count(rows)} rows · {format_count(snapshots[0].columns)} columns"
-    return f"{format_count(rows)} rows in {len(snapshots)} {noun}"
+        return f"{rows} · {format_count(snapshots[0].columns)} columns"
+    return f"{rows} in {len(snapshots)} {noun}"
+
+
+def _rows_text(rows: int | None) -> str:
+    """``1,234 rows``, or ``rows not computed`` (a lazy engine's frame no job computed)."""
+    return "rows not computed" if rows is None else f"{format_count(rows)} rows"
+
+
+def total_rows(snapshots: Sequence[SnapshotRecord]) -> int | None:
+    """Rows of the snapshots together; ``None`` when one of them was not computed."""
+    counts = [s.rows for s in snapshots]
+    return None if any(rows is None for rows in counts) else sum(counts)  # type: ignore[arg-type]
 
 
 def _sample_table(role: str, snapshot: SnapshotRecord) -> SampleTable:
     captured = snapshot.sample_columns is not None
     columns = snapshot.sample_columns or ()
-    summary = f"{format_count(snapshot.rows)} rows · {format_count(snapshot.columns)} columns"
+    summary = f"{_rows_text(snapshot.rows)} · {format_count(snapshot.columns)} columns"
     if snapshot.size_bytes is not None:
         summary += f" · ~{format_bytes(snapshot.size_bytes)}"
     return SampleTable(
@@ -193,10 +208,10 @@ def _schema_summary(step: StepRecord, rows: Sequence[SchemaRow], has_diff: bool)
 def _rows_before(step: StepRecord) -> int | None:
     """Rows the step received: its snapshots, else the document's ``rows_in`` once it started."""
     if step.before:
-        return sum(s.rows for s in step.before)
+        return total_rows(step.before)
     return step.rows_in if step.inputs and step.start is not None else None
 
 
 def rows_after(step: StepRecord) -> int | None:
     """Rows the step produced: its snapshots, else the document's ``rows_out``."""
-    return sum(s.rows for s in step.after) if step.after else step.rows_out
+    return total_rows(step.after) if step.after else step.rows_out

@@ -21,6 +21,7 @@ from odibi_otel._internal.json_reader import JsonReader, child
 from odibi_otel.errors import StoryInputError
 from odibi_otel.otel import semconv
 from odibi_otel.story._quality_reader import AnomalyRecord, CheckRecord, read_anomalies, read_checks
+from odibi_otel.story._work_reader import WorkRecord, read_engine_work
 from odibi_otel.story.model import StepError
 
 __all__ = [
@@ -145,7 +146,7 @@ class SnapshotRecord:
     """A step's input or output ``key`` as the tracker recorded it: shape, schema, sample."""
 
     key: str
-    rows: int
+    rows: int | None  # None: a lazy engine's frame no job computed ("not computed")
     columns: int
     schema: dict[str, str]
     size_bytes: int | None
@@ -178,6 +179,7 @@ class StepRecord:
     error: StepError | None
     checks: tuple[CheckRecord, ...] = ()
     anomalies: tuple[AnomalyRecord, ...] = ()
+    engine_work: tuple[WorkRecord, ...] = ()
 
     @property
     def card_id(self) -> str:
@@ -215,13 +217,12 @@ def _read_snapshots(
 
 
 def _read_snapshot(reader: LineageReader, key: str, raw: Mapping[str, Any], place: str) -> SnapshotRecord:
-    rows = reader.count_field(raw, "rows", place, required=True)
+    rows = reader.count_field(raw, "rows", place)
     schema = reader.schema_field(raw, "schema", place)
     columns = reader.count_field(raw, "columns", place)
     size_bytes = reader.count_field(raw, "size_bytes", place)
     redacted = reader.text_list_field(raw, "redacted_columns", place)
     sample_columns, sample_rows = _read_sample(reader, raw, place)
-    assert rows is not None  # required=True
     return SnapshotRecord(
         key=key,
         rows=rows,
@@ -323,6 +324,7 @@ def read_step(reader: LineageReader, index: int, raw: Any) -> StepRecord:
         error=_read_error(reader, step, place),
         checks=read_checks(reader, step, place),
         anomalies=read_anomalies(reader, step, place),
+        engine_work=read_engine_work(reader, step, place),
     )
 
 

@@ -223,7 +223,7 @@ class SampleTable:
 
     role: str
     key: str
-    rows: int
+    rows: int | None
     columns: int
     summary: str
     captured: bool
@@ -322,6 +322,9 @@ class Card:
     checks: tuple[CheckRow, ...] = ()
     anomalies: tuple[tuple[str, str], ...] = ()
     history: NodeHistory | None = None
+    #: A lazy engine's figures for the step (Spark: jobs, tasks, records, shuffle, spill), as
+    #: ``(label, value text)``; empty for pandas steps.
+    engine_figures: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
