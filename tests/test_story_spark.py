@@ -22,6 +22,12 @@ from odibi_otel.otel.otlp_json import OtlpJsonFile
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]
 
+#: A waterfall row's label: (work marker, depth, target card, name).
+WATERFALL_LABEL = (
+    r'<div class="wf-row tone-\w+( is-work)?">\s*<div class="wf-label"(?: style="--depth:(\d)")?[^>]*>'
+    r'<a href="#(step-\d+)">([^<]+)</a>'
+)
+
 
 @pytest.fixture(scope="module")
 def spark_run(spark_session: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
@@ -67,10 +73,7 @@ def _card(page: str, name: str) -> str:
 
 def test_the_waterfall_has_each_job_and_stage_under_its_node(spark_run: tuple[Path, Path, str]) -> None:
     _, _, page = spark_run
-    labels = re.findall(
-        r'<div class="wf-row tone-\w+( is-work)?">\s*<div class="wf-label"(?: style="--depth:(\d)")?[^>]*><a href="#(step-\d+)">([^<]+)</a>',
-        page,
-    )
+    labels = re.findall(WATERFALL_LABEL, page)
     names = [(depth or "0", target, name) for _, depth, target, name in labels]
     store = next(target for depth, target, name in names if name == "store")
     under_store = [(depth, name) for depth, target, name in names if target == store and depth != "0"]
