@@ -101,6 +101,8 @@ def job_work(job: Mapping[str, Any], stages: Sequence[Mapping[str, Any]], fallba
     failure = None
     if status == "FAILED":
         failure = failed[0] if failed else "the job failed"
+    elif status != "SUCCEEDED":  # e.g. cancelled by Ctrl-C, its end not yet delivered by Spark
+        failure = f"the job was {status.lower() or 'unfinished'} when its node ended"
     return EngineWork(
         name=f"{semconv.SPARK_JOB_SPAN_PREFIX}{job['jobId']}",
         start_ns=start,

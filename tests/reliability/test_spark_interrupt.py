@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from odibi_otel.otel.otlp_json import read_telemetry_file
+
 pytestmark = [pytest.mark.spark, pytest.mark.integration, pytest.mark.reliability]
 
 STEPS = """
@@ -87,9 +89,11 @@ def test_ctrl_c_cancels_the_runs_spark_jobs_and_the_artifacts_say_interrupted(tm
     assert lineage["status"] == "interrupted"
     statuses = {step["name"]: step["status"] for step in lineage["steps"]}
     assert statuses["store"] == "interrupted"
-    telemetry = (out / "telemetry.jsonl").read_text("utf-8")
-    assert (
-        '"name":"spark job ' in telemetry.replace(" ", "").replace('"name":"sparkjob', '"name":"spark job ')
-        or "spark job" in telemetry
-    )
+    spans = read_telemetry_file(out / "telemetry.jsonl").spans
+    store = next(span for span in spans if span.name == "node store")
+    assert store.attributes["odibi.node.status"] == "interrupted"
+    jobs = [
+        span for span in spans if span.name.startswith("spark job ") and span.parent_span_id == store.span_id
+    ]
+    assert jobs and all(job.status_code == 2 for job in jobs)  # the cancelled job, marked failed
     assert "interrupted" in (out / "story.html").read_text("utf-8")
