@@ -205,10 +205,10 @@ def _run_steps(
 
 def _validate(args: argparse.Namespace, console: Console) -> int:
     from odibi_otel.pipeline.pipeline_file import load_pipeline
-    from odibi_otel.pipeline.validation import validate_steps
+    from odibi_otel.pipeline.dag import build_dag
 
     name, steps = load_pipeline(args.pipeline, variables(args.var))
-    dag = validate_steps(steps)
+    dag = build_dag(steps)  # load_pipeline validated every step (SQL in the file's engine's dialect)
     missing = [step for step in steps if step.type == "read" and not step.resolved_path().exists()]
     for step in missing:
         problem = f"step {step.name!r}: input file {str(step.resolved_path())!r} does not exist"
