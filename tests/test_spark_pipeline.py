@@ -257,3 +257,27 @@ def test_the_spark_demo_counts_the_same_rows_per_step_as_the_pandas_demo(tmp_pat
     spark = lineage("spark")
     assert spark == lineage("pandas")
     assert spark["publish_top_customers"] == (10, 10)
+
+
+@pytest.mark.spark
+@pytest.mark.integration
+def test_a_session_the_orchestrator_built_is_stopped_after_the_run_and_a_given_one_never_is(
+    tmp_path: Path,
+) -> None:
+    code = f"""
+import sys
+from pyspark.sql import SparkSession
+from odibi_otel import Orchestrator, Step
+steps = [Step("read", "ingest", "read", {str(_orders(tmp_path))!r}, outputs=["o"]),
+         Step("store", "store", "write", {str(tmp_path / "out.parquet")!r}, inputs=["o"])]
+built = Orchestrator(steps, engine_type="spark", spark_master="local[1]",
+                     spark_conf={{"spark.sql.shuffle.partitions": "1"}}).execute()
+assert built["success"], built["errors"]
+assert SparkSession.getActiveSession() is None, "the session built for the run is still running"
+given = SparkSession.builder.master("local[1]").getOrCreate()
+again = Orchestrator(steps, engine_type="spark", spark=given).execute()
+assert again["success"], again["errors"]
+assert given.range(3).count() == 3, "the given session was stopped"
+given.stop()
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300, capture_output=True)
