@@ -19,10 +19,11 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from prometheus_client.parser import text_string_to_metric_families
 
 from odibi_otel import MetricsManager, Orchestrator, Step
+from odibi_otel.otel import semconv
 
 CONFIG = Path(__file__).resolve().parents[1] / "collector-config"
 COLLECTOR = CONFIG / "otel-collector.yaml"
@@ -159,6 +160,7 @@ def exposition(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
         ).execute()
         assert healthy["success"] is True
         _quality_runs(manager, provider, tmp_path_factory.mktemp("collector-config-history"))
+        _spark_node(manager)
         series: dict[str, set[str]] = {}
         for family in text_string_to_metric_families(manager.generate_latest().decode("utf-8")):
             for sample in family.samples:
@@ -180,6 +182,23 @@ def _quality_runs(manager: MetricsManager, provider: TracerProvider, folder: Pat
             metrics_manager=manager, tracer_provider=provider, history=folder / "history.sqlite",
             pipeline_name="collector_config_quality",
         ).execute()  # fmt: skip
+
+
+def _spark_node(manager: MetricsManager) -> None:
+    """A node span with the Spark totals a Spark node's span carries, so the Spark series exist too.
+
+    No JVM here: tests/test_spark_metrics.py checks the same series against a real Spark run.
+    """
+    totals = {
+        semconv.SPARK_JOBS: 1, semconv.SPARK_TASKS: 2, semconv.SPARK_TASKS_FAILED: 0,
+        semconv.SPARK_SHUFFLE_READ_BYTES: 600, semconv.SPARK_SHUFFLE_WRITE_BYTES: 600,
+        semconv.SPARK_SPILL_MEMORY_BYTES: 0, semconv.SPARK_SPILL_DISK_BYTES: 0,
+    }  # fmt: skip
+    attributes = {
+        semconv.PIPELINE_NAME: "collector_config_spark", semconv.RUN_ID: "collector-config-spark",
+        semconv.NODE_NAME: "store", semconv.NODE_LAYER: "store", semconv.NODE_ROWS_OUT: 37, **totals,
+    }  # fmt: skip
+    manager.on_end(ReadableSpan(name="node store", attributes=attributes, start_time=1, end_time=2))
 
 
 def target_labels() -> set[str]:

@@ -154,6 +154,22 @@ class Instruments:
             unit="{anomaly}",
             description="Anomalies found against the run history, by kind",
         )
+        # Spark nodes only (a node span with odibi.spark.jobs): pandas nodes record nothing here
+        self.spark_tasks = meter.create_counter(
+            semconv.METRIC_SPARK_TASKS,
+            unit="{task}",
+            description="Spark tasks of the node's stages, by outcome (failed: failed task attempts)",
+        )
+        self.spark_shuffle = meter.create_counter(
+            semconv.METRIC_SPARK_SHUFFLE,
+            unit="By",
+            description="Bytes the node's Spark stages read and wrote in shuffles, by direction",
+        )
+        self.spark_spill = meter.create_counter(
+            semconv.METRIC_SPARK_SPILL,
+            unit="By",
+            description="Bytes the node's Spark stages spilled, by medium (memory: deserialized size)",
+        )
         self._custom: dict[str, tuple[str, Any]] = {}
         self._custom_lock = threading.Lock()
 

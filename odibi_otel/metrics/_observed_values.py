@@ -83,31 +83,53 @@ class SeriesTable:
         seconds: float,
         memory: int,
         rows: int | None,
-        size: int,
+        size: int | None,
         throughput: float | None,
+        failed: bool | None = None,
     ) -> None:
-        """One node execution's values, written at once: ``rows`` is ``None`` when the node failed.
+        """One node execution's values, written at once.
 
         ``key`` is ``series_key(labels)``, made once per label set by the caller. A failed node
-        sets its last status, duration and memory only; ``throughput`` is ``None`` when the node's
-        speed says nothing (a failure or a cache hit).
+        sets its last status, duration and memory only (and its last rows to 0). ``failed``
+        left out means ``rows is None``. A successful node whose ``rows`` are ``None`` has rows
+        not computed yet (a lazy engine's frame, counted by a later job: see
+        :meth:`rows_counted`): its last status is 1, its rows total is left as it is and its
+        last rows series has no value until they are counted. ``size`` is ``None`` when the
+        node's output size is unknown (the series keeps its value); ``throughput`` is ``None``
+        when the node's speed says nothing (a failure, a cache hit, rows not computed).
         """
+        if failed is None:
+            failed = rows is None
         with self._lock:
             row = self._row(key, labels)
             row[MEMORY + 1] = memory
             row[LAST_DURATION + 1] = seconds
-            if rows is None:
+            if failed:
                 row[LAST_STATUS + 1] = 0
                 row[LAST_ROWS + 1] = 0
                 return
             row[LAST_STATUS + 1] = 1
             row[LAST_ROWS + 1] = rows
-            if rows >= 0:
+            if rows is not None and rows >= 0:
                 total = row[ROWS + 1]
                 row[ROWS + 1] = rows if total is None else total + rows
-            row[DATA_SIZE + 1] = size
+            if size is not None:
+                row[DATA_SIZE + 1] = size
             if throughput is not None:
                 row[THROUGHPUT + 1] = throughput
+
+    def rows_counted(self, key: SeriesKey, labels: Mapping[str, str], rows: int) -> None:
+        """Rows of a node's latest execution counted after it ended: added to its rows total, its last rows.
+
+        Negative ``rows`` are ignored (a counter never decreases).
+        """
+        if rows < 0:
+            return
+        with self._lock:
+            row = self._row(key, labels)
+            total = row[ROWS + 1]
+            row[ROWS + 1] = rows if total is None else total + rows
+            row[LAST_ROWS + 1] = rows
 
     def observe(self, column: int) -> list[Observation]:
         """One observation per series that has a finite value in ``column``.

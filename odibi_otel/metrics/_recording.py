@@ -8,16 +8,24 @@ the batch of node spans not recorded yet and the latest run's figures (the summa
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
-from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 from odibi_otel._internal.safety import record_failure
 from odibi_otel.metrics._instruments import Instruments
-from odibi_otel.metrics._observed_values import series_key
+from odibi_otel.metrics._node_sinks import (
+    EndedNode,
+    NodeLabels,
+    label,
+    record_ended_node,
+    record_rows_counted,
+    spark_figures,
+    spark_memory,
+)
 from odibi_otel.metrics._process_memory import recent_resident_memory_bytes
 from odibi_otel.metrics.summary import MetricsSummary, NodeMetrics
 from odibi_otel.otel import semconv
@@ -28,33 +36,6 @@ BYTES_PER_MB: Final = 1024 * 1024
 _LABEL_CACHE_SIZE: Final = 10_000
 #: Node spans recorded together (see ``Recorder.node_span_ended``).
 _PENDING_BATCH: Final = 256
-
-
-class NodeLabels:
-    """The label values and label sets of one node's measurements (see ``Recorder.node_labels``)."""
-
-    __slots__ = ("base", "key", "layer", "node", "with_status")
-
-    def __init__(self, pipeline: str, node: str, layer: str, status: str) -> None:
-        self.node = node
-        self.layer = layer
-        self.base = {semconv.LABEL_PIPELINE: pipeline, semconv.LABEL_NODE: node, semconv.LABEL_LAYER: layer}
-        self.key = series_key(self.base)  # the node's row in the asynchronous instruments' table
-        self.with_status = {**self.base, semconv.LABEL_STATUS: status}
-
-
-class _Ended(NamedTuple):
-    """What recording an ended node needs, taken from its span when it ends."""
-
-    labels: NodeLabels
-    failed: bool
-    cache_hit: bool | None
-    seconds: float
-    rows: int
-    size: int
-    error_type: str
-    events: tuple[Event, ...]
-    memory: int
 
 
 class NodeFigures:
@@ -73,10 +54,10 @@ class NodeFigures:
 
     def __init__(self) -> None:
         self.duration_ms = 0.0
-        self.row_count = 0
+        self.row_count: int | None = 0
         self.memory_mb = 0.0
-        self.throughput = 0.0
-        self.data_size_bytes = 0
+        self.throughput: float | None = 0.0
+        self.data_size_bytes: int | None = 0
         self.cache_hit: bool | None = None
         self.status = semconv.STATUS_SUCCESS
         self.layer = ""
@@ -86,7 +67,7 @@ class NodeFigures:
             "duration_ms": round(self.duration_ms, 3),
             "row_count": self.row_count,
             "memory_mb": round(self.memory_mb, 2),
-            "throughput": round(self.throughput, 1),
+            "throughput": None if self.throughput is None else round(self.throughput, 1),
             "data_size_bytes": self.data_size_bytes,
             "cache_hit": self.cache_hit,
             "status": self.status,
@@ -111,7 +92,7 @@ class Recorder:
         self.sinks = sinks
         self.changed = True
         self.lock = threading.Lock()
-        self.pending: list[_Ended] = []
+        self.pending: list[EndedNode] = []
         self._pending_lock = threading.Lock()  # also keeps the recording of batches in order
         self._node_label_cache: dict[tuple[object, ...], NodeLabels] = {}
         self.runs = 0
@@ -208,7 +189,7 @@ class Recorder:
         first, so nothing read is ever stale; an application's provider is read by its own
         readers, on their schedule: with one, every span is recorded at once.
 
-        The batch keeps each node's few figures (:class:`_Ended`), not the span: a span record
+        The batch keeps each node's few figures (:class:`EndedNode`), not the span: a span record
         holds dicts, links and contexts that the garbage collector would otherwise scan again
         and again while they wait.
         """
@@ -236,45 +217,51 @@ class Recorder:
                     record_failure("MetricsManager.on_end", exc)
 
     def record_node_span(self, span: ReadableSpan, memory: int) -> None:
-        """Record an ended node span; ``memory`` is the process's resident bytes when it ended."""
+        """Record an ended node span; ``memory``: the process's resident bytes when it ended (not Spark's)."""
         self._record_node(self._ended(span, memory))
 
-    def _ended(self, span: ReadableSpan, memory: int) -> _Ended:
+    def _ended(self, span: ReadableSpan, memory: int) -> EndedNode:
         attributes: Mapping[str, Any] = span.attributes or {}
         failed = span.status.status_code is StatusCode.ERROR
         cache_hit = attributes.get(semconv.NODE_CACHE_HIT)
+        spark = None
+        if semconv.SPARK_JOBS in attributes:  # a node run on the Spark engine: Spark's own figures
+            memory = spark_memory(attributes)
+            spark = spark_figures(attributes)
         labels = self.node_labels(
             attributes.get(semconv.PIPELINE_NAME, self.pipeline_name),
             attributes[semconv.NODE_NAME],
             attributes.get(semconv.NODE_LAYER, ""),
             _node_status(failed, cache_hit),
         )
-        return _Ended(
+        return EndedNode(
             labels,
             failed,
             None if cache_hit is None else bool(cache_hit),
             ((span.end_time or 0) - (span.start_time or 0)) / 1e9,
-            int(attributes.get(semconv.NODE_ROWS_OUT, 0) or 0),
-            int(attributes.get(semconv.NODE_OUTPUT_SIZE_BYTES, 0) or 0),
+            _figure(attributes.get(semconv.NODE_ROWS_OUT)),
+            _figure(attributes.get(semconv.NODE_OUTPUT_SIZE_BYTES)),
             str(attributes.get(semconv.ERROR_TYPE, "unknown")) if failed else "",
             tuple(span.events),
             memory,
+            spark,
         )
 
-    def _record_node(self, ended: _Ended) -> None:
-        labels, failed, cache_hit, seconds, rows, size, error_type, events, memory = ended
-        name, layer, base = labels.node, labels.layer, labels.base
-        throughput = rows / seconds if seconds > 0 else 0.0
+    def _record_node(self, ended: EndedNode) -> None:
+        failed, rows, size, seconds = ended.failed, ended.rows, ended.size, ended.seconds
+        cache_hit = ended.cache_hit
+        # rows None on a successful node: not computed yet (a lazy engine); no figure, no speed
+        throughput = None if rows is None else rows / seconds if seconds > 0 else 0.0
         with self.lock:
-            figures = self._figures_locked(name)
+            figures = self._figures_locked(ended.labels.node)
             figures.duration_ms = seconds * 1000.0
-            figures.row_count = rows
-            figures.memory_mb = memory / BYTES_PER_MB
-            figures.throughput = throughput
-            figures.data_size_bytes = size
+            figures.row_count = 0 if failed and rows is None else rows
+            figures.memory_mb = ended.memory / BYTES_PER_MB
+            figures.throughput = 0.0 if failed and throughput is None else throughput
+            figures.data_size_bytes = 0 if failed and size is None else size
             figures.cache_hit = cache_hit
             figures.status = semconv.STATUS_FAILED if failed else semconv.STATUS_SUCCESS
-            figures.layer = layer
+            figures.layer = ended.labels.layer
             if failed:
                 self.error_count += 1
             if cache_hit is not None:
@@ -282,30 +269,31 @@ class Recorder:
                     self.cache_hits += 1
                 else:
                     self.cache_misses += 1
+        speed = None if failed or cache_hit else throughput  # a cache read says nothing about speed
         for sink in self.sinks:  # one failing provider (e.g. the app's) must not stop the others
             try:
-                sink.node_duration.record(seconds, labels.with_status)
-                series = sink.node_series
-                if series is not None:  # the asynchronous instruments: one row written at once
-                    series.node_ended(
-                        labels.key,
-                        base,
-                        seconds=seconds,
-                        memory=memory,
-                        rows=None if failed else rows,
-                        size=size,
-                        throughput=None if failed or cache_hit else throughput,
-                    )
-                else:
-                    _record_node_synchronously(sink, base, seconds, memory, None if failed else rows, size)
-                    if not failed and not cache_hit:  # a cache read says nothing about the node's speed
-                        sink.throughput.set(throughput, base)
-                if failed:
-                    sink.errors.add(1, {**base, semconv.LABEL_ERROR_TYPE: error_type})
-                if cache_hit is not None:
-                    (sink.cache_hits if cache_hit else sink.cache_misses).add(1, base)
-                if events:
-                    _record_quality(sink, events, base)
+                record_ended_node(sink, ended, speed)
+            except Exception as exc:
+                record_failure("MetricsManager (meter provider)", exc)
+        self.changed = True
+
+    def rows_counted(self, pipeline: str, node: str, layer: str, rows: int) -> None:
+        """Rows of ``node``'s latest execution that a later job counted (a lazy engine).
+
+        They go to the node's rows total and last rows (its series of a successful execution)
+        and to its figures in the summary when it ran in the latest run; its throughput stays
+        unset (the node's own duration did not compute them). Anything but a count is ignored.
+        """
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+            return
+        labels = self.node_labels(pipeline, node, layer, semconv.STATUS_SUCCESS)
+        with self.lock:
+            figures = self.nodes.get(labels.node) if pipeline == self.pipeline_name else None
+            if figures is not None:
+                figures.row_count = rows
+        for sink in self.sinks:
+            try:
+                record_rows_counted(sink, labels, rows)
             except Exception as exc:
                 record_failure("MetricsManager (meter provider)", exc)
         self.changed = True
@@ -338,49 +326,16 @@ class Recorder:
         self.changed = True
 
 
-def _record_node_synchronously(
-    sink: Instruments, base: Mapping[str, str], seconds: float, memory: int, rows: int | None, size: int
-) -> None:
-    """A node's gauges and rows on an application's provider (synchronous instruments).
-
-    ``rows`` is ``None`` when the node failed.
-    """
-    sink.memory.set(memory, base)
-    sink.node_last_duration.set(seconds, base)
-    sink.node_last_status.set(0 if rows is None else 1, base)
-    sink.node_last_rows.set(0 if rows is None else rows, base)
-    if rows is not None:
-        sink.rows.add(rows, base)
-        sink.data_size.set(size, base)
-
-
-def _record_quality(sink: Instruments, events: Sequence[Event], base: Mapping[str, str]) -> None:
-    """Count the node span's check results and anomalies (``odibi.check`` / ``odibi.anomaly`` events)."""
-    for event in events:
-        found = event.attributes or {}
-        if event.name == semconv.EVENT_CHECK:
-            check = label(str(found.get(semconv.CHECK_NAME, "")))
-            status = str(found.get(semconv.CHECK_STATUS, ""))
-            sink.checks.add(1, {**base, semconv.LABEL_CHECK: check, semconv.LABEL_STATUS: status})
-            if status != "pass":
-                severity = str(found.get(semconv.CHECK_SEVERITY, ""))
-                sink.check_failures.add(
-                    1, {**base, semconv.LABEL_CHECK: check, semconv.LABEL_SEVERITY: severity}
-                )
-        elif event.name == semconv.EVENT_ANOMALY:
-            kind = str(found.get(semconv.ANOMALY_KIND, ""))
-            sink.anomalies.add(1, {**base, semconv.LABEL_KIND: kind})
-
-
-def label(text: str) -> str:
-    """A label value every exposition can carry: lone surrogates become ``\\udcxx`` text."""
-    if text.isascii():
-        return text
+def _figure(value: object) -> int | None:
+    """A row count or byte size attribute as an ``int``; ``None`` when the span does not carry one."""
+    if type(value) is int:
+        return value
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def _node_status(failed: bool, cache_hit: object) -> str:

@@ -36,6 +36,9 @@ DATA_SIZE                           ``odibi.node.output.size`` →              
                                     ``odibi_node_output_size_bytes``
 (new)                               ``odibi_pipeline_runs_total``, ``odibi_pipeline_duration_seconds``,
                                     ``odibi_pipeline_last_success_timestamp_seconds``
+(new, Spark nodes)                  ``odibi_spark_tasks_total``,                      tasks, bytes
+                                    ``odibi_spark_shuffle_size_bytes_total``,
+                                    ``odibi_spark_spill_size_bytes_total``
 =================================  ===============================================  ==============
 """
 
@@ -57,6 +60,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from prometheus_client import CollectorRegistry
 
 from odibi_otel._internal.atomic import write_bytes_atomic, write_text_atomic
+from odibi_otel._internal.safety import record_failure
 from odibi_otel.metrics._by_hand import MetricType, increment_by_hand, record_by_hand
 from odibi_otel.metrics._exposition import ExpositionCache
 from odibi_otel.metrics._instruments import (
@@ -154,6 +158,29 @@ class MetricsManager(SpanProcessor):
             attributes = span.attributes or {}
             succeeded = attributes.get(semconv.PIPELINE_STATUS) == semconv.STATUS_SUCCESS
             export_run(self.collect_data, str(attributes.get(semconv.PIPELINE_NAME)), succeeded)
+
+    def node_rows_counted(self, pipeline: str, node: str, layer: str, rows: int) -> None:
+        """Rows of a node's outputs that a later job counted, after the node ended (lazy engines).
+
+        On the Spark engine a node's frame is often computed by a later node's job, so its span
+        ends without ``odibi.node.rows_out`` ("not computed": no rows, no throughput). When the
+        run's last node ended, the orchestrator calls this for each such node whose rows a job
+        counted meanwhile: the rows are added to the node's rows counter and become its last
+        rows (the series with ``pipeline``, ``node``, ``layer``, as its other series), and its
+        ``row_count`` in :meth:`get_summary` if it ran in the latest run. Its throughput stays
+        unset. Never raises: a failure is counted in ``telemetry_failures()``.
+
+        Args:
+            pipeline: The pipeline's name (the ``pipeline`` label).
+            node: The step name (the ``node`` label).
+            layer: The step's layer (the ``layer`` label; ``""`` for none).
+            rows: Rows of all the node's outputs (a ``write`` node: the rows it wrote).
+        """
+        try:
+            self._recording.record_pending()  # the node's own end lands first
+            self._recording.rows_counted(pipeline, node, layer, rows)
+        except Exception as exc:
+            record_failure("MetricsManager.node_rows_counted", exc)
 
     def shutdown(self) -> None:
         """Stop the endpoint and the manager's own meter provider; later calls do nothing.

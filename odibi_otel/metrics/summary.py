@@ -16,14 +16,18 @@ class NodeMetrics(TypedDict):
 
     #: The node span's duration (or the last ``record(NODE_DURATION)``), in ms, 3 decimals.
     duration_ms: float
-    #: Rows of all the node's outputs (a write node: the rows written).
-    row_count: int
-    #: Resident memory of the process right after the node, in MiB (bytes / 1,048,576), 2 decimals.
+    #: Rows of all the node's outputs (a write node: the rows written); ``None`` while they are
+    #: not computed (Spark: a frame no job has computed yet; a later job's count fills it in).
+    row_count: int | None
+    #: Resident memory of the process right after the node, in MiB (bytes / 1,048,576), 2 decimals;
+    #: on Spark, the peak execution memory of the node's stages.
     memory_mb: float
-    #: Rows per second of the node's execution, 1 decimal.
-    throughput: float
-    #: Estimated in-memory size of the node's output DataFrames, in bytes.
-    data_size_bytes: int
+    #: Rows per second of the node's execution, 1 decimal; ``None`` when its rows were not
+    #: computed when it ended (Spark).
+    throughput: float | None
+    #: Estimated in-memory size of the node's output DataFrames, in bytes; on Spark, the bytes
+    #: the node's jobs wrote, ``None`` when they wrote none.
+    data_size_bytes: int | None
     #: Whether the outputs came from the node cache; ``None`` when the cache was off or the node
     #: is not cacheable.
     cache_hit: bool | None
