@@ -204,8 +204,8 @@ def _run_steps(
 
 
 def _validate(args: argparse.Namespace, console: Console) -> int:
-    from odibi_otel.pipeline.pipeline_file import load_pipeline
     from odibi_otel.pipeline.dag import build_dag
+    from odibi_otel.pipeline.pipeline_file import load_pipeline
 
     name, steps = load_pipeline(args.pipeline, variables(args.var))
     dag = build_dag(steps)  # load_pipeline validated every step (SQL in the file's engine's dialect)
