@@ -3,19 +3,20 @@
 Spans and lineage events are grouped into runs by ``odibi.run.id`` (:func:`collect_runs`). A run
 without lineage events gets its document fields from the pipeline span (or, without it, the node
 spans; status ``"unknown"``) and its steps from the node spans (:func:`span_steps`): name, layer,
-type, status, timings, rows, cache hit and the error of the ``exception`` event, then the pipeline
-span's skipped nodes.
+type, status, timings, rows, cache hit, the error of the ``exception`` event and, on Spark, the
+node's job spans with their stage spans as ``engine_work`` (as the tracker writes it), then the
+pipeline span's skipped nodes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
 from odibi_otel._internal.timefmt import iso_utc
-from odibi_otel.lineage.document import duration_ms
+from odibi_otel.lineage.document import duration_ms, utf8_safe
 from odibi_otel.otel import semconv
 from odibi_otel.otel.otlp_json import STATUS_CODE_ERROR, DecodedLogRecord, DecodedSpan
 
@@ -38,6 +39,10 @@ _EXCEPTION_MESSAGE: Final = "exception.message"
 _EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
 _EVENT_NAME_ATTRIBUTE: Final = "event.name"  # where older SDKs and some pipelines put the event name
 _FAILED_STATUSES: Final = (semconv.STATUS_FAILED, semconv.STATUS_INTERRUPTED)
+_WORK_PREFIXES: Final = (semconv.SPARK_JOB_SPAN_PREFIX, semconv.SPARK_STAGE_SPAN_PREFIX)
+
+#: Engine work spans (Spark jobs and stages) by their parent: (trace id, parent span id).
+_WorkSpans = Mapping[tuple[str, str], Sequence[DecodedSpan]]
 
 
 @dataclass
@@ -197,12 +202,16 @@ def run_fields_from_spans(run: Run) -> dict[str, Any]:
     }
 
 
-def span_steps(run: Run) -> list[dict[str, Any]]:
-    """Steps from node spans (by start time), then the pipeline span's skipped nodes."""
+def span_steps(run: Run, spans: Iterable[DecodedSpan] = ()) -> list[dict[str, Any]]:
+    """Steps from node spans (by start time), then the pipeline span's skipped nodes.
+
+    ``spans``: the file's spans, where a node's Spark job spans (and their stage spans) are found.
+    """
     steps: list[dict[str, Any]] = []
     seen: set[str] = set()
+    work_spans = _work_spans(spans)
     for span in sorted(run.node_spans, key=lambda span: (span.start_ns, span.line)):
-        step = _step_from_span(span)
+        step = _step_from_span(span, work_spans)
         if step["name"] not in seen:
             seen.add(step["name"])
             steps.append(step)
@@ -215,25 +224,32 @@ def span_steps(run: Run) -> list[dict[str, Any]]:
     return steps
 
 
-def _step_from_span(span: DecodedSpan) -> dict[str, Any]:
+def _step_from_span(span: DecodedSpan, work_spans: _WorkSpans) -> dict[str, Any]:
     attributes = span.attributes
     status = attributes.get(semconv.NODE_STATUS)
     if not isinstance(status, str):
         status = semconv.STATUS_FAILED if span.status_code == STATUS_CODE_ERROR else semconv.STATUS_SUCCESS
     succeeded = status == semconv.STATUS_SUCCESS
     step_type = _text(attributes.get(semconv.NODE_TYPE))
-    rows_in = integer(attributes.get(semconv.NODE_ROWS_IN)) or 0
+    inputs = _texts(attributes.get(semconv.NODE_INPUTS))
+    # left out on Spark when an input was not computed yet: "not computed" (None), never 0
+    rows_in = integer(attributes.get(semconv.NODE_ROWS_IN))
+    if rows_in is None and not inputs:
+        rows_in = 0
     rows_out = integer(attributes.get(semconv.NODE_ROWS_OUT)) if succeeded else None
     row_delta = integer(attributes.get(semconv.NODE_ROW_DELTA)) if succeeded else None
     if succeeded and row_delta is None and rows_out is not None:
-        row_delta = 0 if step_type == "write" else rows_out - rows_in
+        if step_type == "write":
+            row_delta = 0
+        elif rows_in is not None:
+            row_delta = rows_out - rows_in
     cache_hit = attributes.get(semconv.NODE_CACHE_HIT)
-    return {
+    step: dict[str, Any] = {
         "name": attributes[semconv.NODE_NAME],
         "layer": _text(attributes.get(semconv.NODE_LAYER)),
         "type": step_type,
         "status": status,
-        "inputs": _texts(attributes.get(semconv.NODE_INPUTS)),
+        "inputs": inputs,
         "outputs": _texts(attributes.get(semconv.NODE_OUTPUTS)),
         "span_id": span.span_id,
         "start_time": iso_utc(span.start_ns),
@@ -248,6 +264,56 @@ def _step_from_span(span: DecodedSpan) -> dict[str, Any]:
         "schema_diff": None,
         "error": _span_error(span) if status in _FAILED_STATUSES else None,
     }
+    engine_work = _work_documents(span, work_spans, semconv.SPARK_JOB_SPAN_PREFIX)
+    if engine_work:  # Spark: the node's jobs and their stages, as the tracker's document has them
+        step["engine_work"] = engine_work
+    return step
+
+
+def _work_spans(spans: Iterable[DecodedSpan]) -> _WorkSpans:
+    """The Spark job and stage spans among ``spans``, by parent."""
+    by_parent: dict[tuple[str, str], list[DecodedSpan]] = {}
+    for span in spans:
+        if span.parent_span_id is not None and span.name.startswith(_WORK_PREFIXES):
+            by_parent.setdefault((span.trace_id, span.parent_span_id), []).append(span)
+    return by_parent
+
+
+def _work_documents(parent: DecodedSpan, work_spans: _WorkSpans, prefix: str) -> list[dict[str, Any]]:
+    """``parent``'s job spans (``prefix``: or a job's stage spans) as the tracker's ``engine_work``
+    entries, in the engine's order: jobs by id, stages by start."""
+    children = [
+        span for span in work_spans.get((parent.trace_id, parent.span_id), ()) if span.name.startswith(prefix)
+    ]
+    jobs = prefix == semconv.SPARK_JOB_SPAN_PREFIX
+    children.sort(key=_job_order if jobs else lambda span: (span.start_ns, span.name, span.line))
+    return [_work_document(span, work_spans) for span in children]
+
+
+def _job_order(span: DecodedSpan) -> tuple[bool, int, int, int]:
+    job_id = integer(span.attributes.get(semconv.SPARK_JOB_ID))
+    return (job_id is None, job_id or 0, span.start_ns, span.line)
+
+
+def _work_document(span: DecodedSpan, work_spans: _WorkSpans) -> dict[str, Any]:
+    """One job or stage span as an ``engine_work`` entry (see ``lineage.document.work_document``)."""
+    failed = span.status_code == STATUS_CODE_ERROR
+    document: dict[str, Any] = {
+        "name": span.name,
+        "start_time": iso_utc(span.start_ns),
+        "end_time": iso_utc(span.end_ns),
+        "duration_ms": duration_ms(span.start_ns, span.end_ns),
+        "failure": utf8_safe(span.status_message or "failed") if failed else None,
+        "figures": {
+            key: value
+            for key, value in span.attributes.items()
+            if key != semconv.ERROR_TYPE and isinstance(value, (int, str)) and not isinstance(value, bool)
+        },
+    }
+    parts = _work_documents(span, work_spans, semconv.SPARK_STAGE_SPAN_PREFIX)
+    if parts:
+        document["parts"] = parts
+    return document
 
 
 def _span_error(span: DecodedSpan) -> dict[str, str]:

@@ -11,7 +11,8 @@ any OTLP/JSON writer) and returns a lineage document in the format of
   story rebuilt from the file equals the story from the lineage file.
 * **Only spans** (the tracker was off, or its events were not exported): steps are built from the
   node spans (name, layer, type, status, timings, rows, cache hit, error from the ``exception``
-  event) and skipped steps from the pipeline span's ``odibi.pipeline.skipped_nodes``. There are no
+  event, and on Spark the node's job and stage spans as ``engine_work``) and skipped steps from
+  the pipeline span's ``odibi.pipeline.skipped_nodes``. There are no
   snapshots (``before``/``after`` are empty, ``schema_diff`` is ``null``); a skipped step has no
   span, so its ``layer``, ``type``, ``inputs`` and ``outputs`` are unknown (``null`` / empty). Steps
   that ran are ordered by start time, skipped steps follow.
@@ -154,7 +155,7 @@ def _choose_trace(source: str, spans: list[DecodedSpan], run_id: str | None) -> 
 def _run_document(source: str, run: Run, spans: list[DecodedSpan], include_timeline: bool) -> dict[str, Any]:
     steps = _event_steps(source, run)
     names = {step["name"] for step in steps}
-    steps.extend(step for step in span_steps(run) if step["name"] not in names)
+    steps.extend(step for step in span_steps(run, spans) if step["name"] not in names)
     if run.run_events:
         document = _with_steps(_body(source, run.run_events[0]), steps)
     else:

@@ -6,14 +6,16 @@ A document with steps becomes a pipeline story (header, waterfall, DAG, cards); 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from odibi_otel._version import __version__
 from odibi_otel.history.records import RunRecord
-from odibi_otel.story._cards import card, rows_after
+from odibi_otel.story._cards import card, rows_after, rows_not_computed
+from odibi_otel.story._engine_figures import work_detail
 from odibi_otel.story._format import (
+    NOT_COMPUTED,
     build_trace_url,
     check_trace_url_template,
     format_clock,
@@ -135,12 +137,12 @@ def _pipeline_header(
     duration = reader.duration_field(doc, "duration_ms", "")
     trace_id = reader.text_field(doc, "trace_id", "")
     run_id = reader.text_field(doc, "run_id", "")
-    origin, total_ms = window(start, end, ((step.start, step.end) for step in steps))
+    origin, total_ms = window(start, end, _intervals(steps))
     if duration is None and start is not None and end is not None:
         duration = max(ms_between(start, end), 0.0)
     # as the tracker's summary: rows that entered the pipeline (read steps) and left it (write steps)
-    rows_in = sum(rows_after(s) or 0 for s in steps if s.type == "read") if steps else None
-    rows_out = sum(rows_after(s) or 0 for s in steps if s.type == "write") if steps else None
+    rows_in, rows_in_text = _rows_through(steps, "read")
+    rows_out, rows_out_text = _rows_through(steps, "write")
     header = Header(
         title=title if title is not None else f"{pipeline_name} · execution story",
         pipeline_name=pipeline_name,
@@ -158,10 +160,43 @@ def _pipeline_header(
         counts=status_counts(step.status for step in steps),
         rows_in=rows_in,
         rows_out=rows_out,
-        rows_in_text=format_count(rows_in),
-        rows_out_text=format_count(rows_out),
+        rows_in_text=rows_in_text,
+        rows_out_text=rows_out_text,
     )
     return header, origin, total_ms
+
+
+def _intervals(steps: Sequence[StepRecord]) -> Iterator[tuple[datetime | None, datetime | None]]:
+    """The steps' times, and their engine jobs' (Spark's own, which may end a little later)."""
+    for step in steps:
+        yield step.start, step.end
+        for work in _flatten(step.engine_work):
+            yield work.start, work.end
+
+
+def _flatten(works: Sequence[WorkRecord]) -> Iterator[WorkRecord]:
+    for work in works:
+        yield work
+        yield from _flatten(work.parts)
+
+
+def _rows_through(steps: Sequence[StepRecord], step_type: str) -> tuple[int | None, str]:
+    """Rows the ``read`` (or ``write``) steps produced together, and in words.
+
+    A step that succeeded without a count (a lazy engine's frame no job computed) is "not
+    computed", never 0: alone, the total is ``None``; beside counted steps, it is named.
+    """
+    if not steps:
+        return None, format_count(None)
+    counted = [s for s in steps if s.type == step_type]
+    uncounted = any(rows_not_computed(s) for s in counted)
+    known = [rows for s in counted if (rows := rows_after(s)) is not None]
+    total = sum(known)
+    if not uncounted:
+        return total, format_count(total)
+    if not known:
+        return None, NOT_COMPUTED
+    return total, f"{format_count(total)} + {NOT_COMPUTED}"
 
 
 def _waterfall_rows(
@@ -209,8 +244,17 @@ def _work_rows(
                 offset_pct=offset,
                 width_pct=width,
                 start_text=format_offset(offset_ms),
-                duration_text=format_duration(work.duration_ms),
+                duration_text=format_duration(_work_duration(work)),
+                detail=work_detail(work),
             )
         )
         rows.extend(_work_rows(target, work.parts, depth + 1, origin, total_ms))
     return rows
+
+
+def _work_duration(work: WorkRecord) -> float | None:
+    if work.duration_ms is not None:
+        return work.duration_ms
+    if work.start is not None and work.end is not None:
+        return max(ms_between(work.start, work.end), 0.0)
+    return None

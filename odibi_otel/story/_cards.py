@@ -12,11 +12,13 @@ from odibi_otel.lineage.schema_diff import merge_schemas, schema_diff
 from odibi_otel.otel import semconv
 from odibi_otel.story._engine_figures import engine_figures
 from odibi_otel.story._format import (
+    NOT_COMPUTED,
     cell,
     format_bytes,
     format_count,
     format_duration,
     format_offset,
+    format_rows,
     status_tone,
 )
 from odibi_otel.story._lineage_reader import SnapshotRecord, StepRecord
@@ -24,7 +26,7 @@ from odibi_otel.story._quality_reader import CheckRecord
 from odibi_otel.story._timing import step_duration
 from odibi_otel.story.model import Card, CheckRow, NodeHistory, SampleColumn, SampleTable, SchemaRow
 
-__all__ = ["card", "rows_after"]
+__all__ = ["card", "rows_after", "rows_not_computed"]
 
 
 def card(step: StepRecord, offset_ms: float | None, history: NodeHistory | None = None) -> Card:
@@ -32,7 +34,9 @@ def card(step: StepRecord, offset_ms: float | None, history: NodeHistory | None 
     before_rows = _rows_before(step)
     after_rows = rows_after(step)
     delta = step.row_delta
-    if delta is None and after_rows is not None and step.type != "write":
+    # a step with inputs whose rows were not computed has no delta (never one against 0)
+    counted_in = before_rows is not None or not (step.inputs and step.start is not None)
+    if delta is None and after_rows is not None and step.type != "write" and counted_in:
         delta = after_rows - (before_rows or 0)
     schema = _schema_rows(step)
     has_diff = step.diff is not None or bool(step.after)
@@ -103,9 +107,9 @@ def _after_text(step: StepRecord, after_rows: int | None) -> str:
     if step.after:
         return _shape(step.after, "outputs")
     if after_rows is not None:
-        return f"{format_count(after_rows)} rows"
-    if step.status == semconv.STATUS_SUCCESS and step.type != "write":
-        return "Rows not computed"
+        return format_rows(after_rows)
+    if step.status == semconv.STATUS_SUCCESS:
+        return f"Rows {NOT_COMPUTED}"
     if step.status == semconv.STATUS_SKIPPED:
         return "Not run (skipped)"
     return f"No output ({step.status})"
@@ -125,31 +129,32 @@ def _delta_text(delta: int | None) -> str:
 def _before_text(step: StepRecord, rows_before: int | None) -> str:
     if step.before:
         return _shape(step.before, "inputs")
-    return "No data" if rows_before is None else f"{format_count(rows_before)} rows"
+    if rows_before is None:
+        return f"Rows {NOT_COMPUTED}" if step.inputs and step.start is not None else "No data"
+    return format_rows(rows_before)
 
 
 def _shape(snapshots: Sequence[SnapshotRecord], noun: str) -> str:
-    rows = _rows_text(total_rows(snapshots))
+    rows = format_rows(_total_rows(snapshots))
     if len(snapshots) == 1:
         return f"{rows} · {format_count(snapshots[0].columns)} columns"
     return f"{rows} in {len(snapshots)} {noun}"
 
 
-def _rows_text(rows: int | None) -> str:
-    """``1,234 rows``, or ``rows not computed`` (a lazy engine's frame no job computed)."""
-    return "rows not computed" if rows is None else f"{format_count(rows)} rows"
-
-
-def total_rows(snapshots: Sequence[SnapshotRecord]) -> int | None:
-    """Rows of the snapshots together; ``None`` when one of them was not computed."""
-    counts = [s.rows for s in snapshots]
-    return None if any(rows is None for rows in counts) else sum(counts)  # type: ignore[arg-type]
+def _total_rows(snapshots: Sequence[SnapshotRecord]) -> int | None:
+    """Rows of the snapshots together; ``None`` ("not computed") when one of them has no count."""
+    total = 0
+    for snapshot in snapshots:
+        if snapshot.rows is None:
+            return None
+        total += snapshot.rows
+    return total
 
 
 def _sample_table(role: str, snapshot: SnapshotRecord) -> SampleTable:
     captured = snapshot.sample_columns is not None
     columns = snapshot.sample_columns or ()
-    summary = f"{_rows_text(snapshot.rows)} · {format_count(snapshot.columns)} columns"
+    summary = f"{format_rows(snapshot.rows)} · {format_count(snapshot.columns)} columns"
     if snapshot.size_bytes is not None:
         summary += f" · ~{format_bytes(snapshot.size_bytes)}"
     return SampleTable(
@@ -208,10 +213,16 @@ def _schema_summary(step: StepRecord, rows: Sequence[SchemaRow], has_diff: bool)
 def _rows_before(step: StepRecord) -> int | None:
     """Rows the step received: its snapshots, else the document's ``rows_in`` once it started."""
     if step.before:
-        return total_rows(step.before)
+        return _total_rows(step.before)
     return step.rows_in if step.inputs and step.start is not None else None
 
 
 def rows_after(step: StepRecord) -> int | None:
     """Rows the step produced: its snapshots, else the document's ``rows_out``."""
-    return total_rows(step.after) if step.after else step.rows_out
+    return _total_rows(step.after) if step.after else step.rows_out
+
+
+def rows_not_computed(step: StepRecord) -> bool:
+    """Whether the step succeeded without a count of its rows (a lazy engine's frame no job
+    computed): the story says "not computed" of it, never 0."""
+    return step.status == semconv.STATUS_SUCCESS and rows_after(step) is None

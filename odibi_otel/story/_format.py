@@ -16,6 +16,7 @@ from odibi_otel.otel import semconv
 from odibi_otel.story.model import Cell, StatusCount
 
 __all__ = [
+    "NOT_COMPUTED",
     "build_trace_url",
     "cell",
     "check_trace_url_template",
@@ -25,10 +26,13 @@ __all__ = [
     "format_delta",
     "format_duration",
     "format_offset",
+    "format_rows",
     "status_counts",
     "status_tone",
 ]
 
+#: What the story says of a row count a lazy engine never computed (Spark): never 0, never blank.
+NOT_COMPUTED: Final = "not computed"
 #: Longest text shown in one sample cell (the tracker already cuts strings at 200 characters).
 _MAX_CELL_CHARS: Final = 1000
 
@@ -62,6 +66,11 @@ def status_tone(status: str) -> str:
 def format_count(value: int | None) -> str:
     """``1234`` → ``1,234``; ``None`` → an em dash."""
     return "—" if value is None else f"{value:,}"
+
+
+def format_rows(value: int | None) -> str:
+    """A row count with its noun: ``1,234 rows``; ``None`` (not computed) → ``rows not computed``."""
+    return f"rows {NOT_COMPUTED}" if value is None else f"{format_count(value)} rows"
 
 
 def format_delta(value: int | None) -> str:

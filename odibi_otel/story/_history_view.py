@@ -12,8 +12,8 @@ from typing import Final
 
 from odibi_otel.history.records import NodeRecord, RunRecord
 from odibi_otel.lineage.schema_diff import merge_schemas
-from odibi_otel.story._cards import rows_after
-from odibi_otel.story._format import format_count
+from odibi_otel.story._cards import rows_after, rows_not_computed
+from odibi_otel.story._format import NOT_COMPUTED, format_count
 from odibi_otel.story._lineage_reader import StepRecord
 from odibi_otel.story._timing import step_duration
 from odibi_otel.story.model import HistoryNote, NodeHistory, Sparkline
@@ -80,6 +80,9 @@ def _changes(
     if before.rows_out is not None and rows_now is not None and before.rows_out != rows_now:
         delta = rows_now - before.rows_out
         changes.append(f"rows out {format_count(before.rows_out)} → {format_count(rows_now)} ({delta:+,})")
+    elif rows_not_computed(step):
+        previous = "" if before.rows_out is None else f" (previous run: {format_count(before.rows_out)})"
+        changes.append(f"rows out {NOT_COMPUTED}{previous}")
     if before.duration_ms > 0 and duration_now is not None:
         ratio = duration_now / before.duration_ms
         if ratio >= 1.5 or ratio <= 1 / 1.5:

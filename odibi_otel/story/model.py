@@ -143,6 +143,13 @@ class WaterfallRow:
     width_pct: float | None
     start_text: str
     duration_text: str
+    #: Beside the name: Spark's description of a job or stage, ``failed · ...`` when it failed.
+    detail: str = ""
+
+    @property
+    def label_title(self) -> str:
+        """The label's tooltip: the name, and the detail when there is one."""
+        return f"{self.name} · {self.detail}" if self.detail else self.name
 
     @property
     def end_pct(self) -> float | None:
@@ -358,6 +365,11 @@ class Story:
     layers: tuple[str, ...]
     generator: str
     history: HistoryNote | None = None
+
+    @property
+    def has_engine_work(self) -> bool:
+        """Whether an engine's jobs are shown (Spark): the page then carries their styles too."""
+        return any(card.engine_figures for card in self.cards)
 
 
 __getattr__, __dir__ = lazy_attributes(
