@@ -153,7 +153,12 @@ def test_an_executor_failure_marks_job_stage_and_node_with_sparks_error_class(
         Step(name="store", layer="store", type="write", value=str(tmp_path / "out.parquet"), inputs=["bad"]),
     ]
     result = Orchestrator(
-        steps, engine_type="spark", spark=spark_session, tracer_provider=tracing.provider, event_bus=bus
+        steps,
+        engine_type="spark",
+        spark=spark_session,
+        tracer_provider=tracing.provider,
+        event_bus=bus,
+        enable_tracker=True,
     ).execute()
     assert not result["success"]
     assert result["failed_nodes"] == ["store"]
@@ -173,6 +178,10 @@ def test_an_executor_failure_marks_job_stage_and_node_with_sparks_error_class(
     ]
     assert failed_stages and "bad amount in batch" in failed_stages[0].status.description
     assert [event["step_name"] for event in errors] == ["store"]
+    # the failed job completed the frames' observations with what it got through: not a count
+    lineage = {step["name"]: step for step in result["tracker"].to_dict()["steps"]}
+    assert lineage["udf"]["rows_out"] is None
+    assert lineage["read"]["rows_out"] is None
     assert errors[0]["error_type"] == "PYTHON_EXCEPTION"
 
 

@@ -28,18 +28,24 @@ ROWS_METRIC = "odibi_rows"
 class RowProbe:
     """The row count of one observed frame, once a job computed it."""
 
-    __slots__ = ("_known", "observation")
+    __slots__ = ("_discarded", "_known", "observation")
 
     def __init__(self, observation: Any) -> None:
         self.observation = observation
         self._known: int | None = None
+        self._discarded = False
 
     def rows(self) -> int | None:
         """The frame's rows if a job computed it by now, else ``None`` (never blocks)."""
-        if self._known is None and _completed(self.observation):
+        if self._known is None and not self._discarded and _completed(self.observation):
             value = self.observation.get.get(ROWS_METRIC)
             self._known = int(value) if value is not None else None
         return self._known
+
+    def discard(self) -> None:
+        """Never report a count: the job that completed the observation failed (its count is partial)."""
+        self._discarded = True
+        self._known = None
 
 
 def observe_rows(frame: Any, scope: str) -> tuple[Any, RowProbe]:

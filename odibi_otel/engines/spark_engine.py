@@ -78,6 +78,7 @@ class SparkEngine:
         self._source: JobSource | None = None
         self._views: list[str] = []
         self._persisted: list[Any] = []
+        self._uncounted: list[RowProbe] = []  # probes no finished node has seen complete yet
         self._lock = threading.Lock()
 
     # -- a run ---------------------------------------------------------------------------------
@@ -111,6 +112,7 @@ class SparkEngine:
         with self._lock:
             views, self._views = self._views, []
             persisted, self._persisted = self._persisted, []
+            self._uncounted = []
         for view in views:
             session.catalog.dropTempView(view)
         for frame in persisted:  # the run's caches: a session the caller keeps gets its memory back
@@ -148,7 +150,25 @@ class SparkEngine:
         """``frame`` with its rows counted by whichever job computes it (no job of its own)."""
         observed, probe = observe_rows(frame, run_id[:12])
         observed.__dict__[_PROBE] = probe  # the frame carries its own count
+        with self._lock:
+            self._uncounted.append(probe)
         return observed
+
+    def settle_counts(self, failed: bool) -> None:
+        """After a node that ran jobs (or failed): take the counts its jobs completed.
+
+        A failed Spark job still completes the observations of the frames it was computing, with
+        the rows it got through (often 0): when ``failed``, those counts are discarded, so the
+        frames stay "not computed" rather than a wrong number.
+        """
+        with self._lock:
+            probes = list(self._uncounted)
+        completed = [probe for probe in probes if probe.rows() is not None]
+        for probe in completed if failed else ():
+            probe.discard()
+        with self._lock:
+            done = set(map(id, completed))
+            self._uncounted = [probe for probe in self._uncounted if id(probe) not in done]
 
     def materialize(self, frame: Any) -> Any:
         """Cache ``frame`` and count it now (one job, at the node): ``persist: true`` / ``--materialize``."""

@@ -41,6 +41,7 @@ class LazyEngine(Engine, Protocol):
     def cancel_run(self, run_id: str) -> None: ...
     def observe(self, frame: Any, run_id: str) -> Any: ...
     def materialize(self, frame: Any) -> Any: ...
+    def settle_counts(self, failed: bool) -> None: ...
     def node_scope(self, run_id: str, index: int, traceparent: str) -> _NodeScope: ...
 
 
@@ -83,14 +84,19 @@ class LazyNode:
             observed = {key: self.engine.materialize(frame) for key, frame in observed.items()}
         return observed
 
-    def finish(self, end_ns: int) -> None:
-        """Close the scope; wait (bounded) for Spark's figures; read the node's jobs (once, never raises)."""
+    def finish(self, end_ns: int, failed: bool = False) -> None:
+        """Close the scope; wait (bounded) for Spark's figures; read the node's jobs (once, never raises).
+
+        ``failed``: the node failed, so counts its jobs completed are partial and discarded.
+        """
         if not self._open:
             return
         self._open = False
         call_safely("lazy engine: close node scope", self.scope.__exit__, None, None, None)
         call_safely("lazy engine: wait for figures", self.scope.settle)
         self.works = call_safely("lazy engine: read jobs", self.scope.work, end_ns)
+        if failed or self.works:  # only nodes that ran jobs complete counts: the others cost nothing
+            call_safely("lazy engine: take counts", self.engine.settle_counts, failed)
 
     def attributes(self) -> dict[str, AttributeValue]:
         """The node span's totals of its jobs; its output size is what its jobs wrote."""

@@ -158,7 +158,7 @@ def run_node(plan: NodePlan, run: RunContext, links: Sequence[Link]) -> NodeOutc
         }
         status = Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}")
         if node is not None:  # the failed jobs and stages are part of the story
-            node.finish(time.time_ns())
+            node.finish(time.time_ns(), failed=True)
             end_attributes.update(node.attributes())
     finally:
         otel_context.detach(token)
