@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -142,3 +143,19 @@ def spark_session() -> Iterator[object]:
     session = builder.getOrCreate()
     yield session
     session.stop()
+
+
+@pytest.fixture()
+def otlp_grpc_receiver() -> Iterator[tuple[Any, int]]:
+    """A real OTLP gRPC receiver (``oteltest``) on 127.0.0.1: ``(collector, port)``, stopped after."""
+    import logging
+
+    from oteltest.sink import GrpcSink
+    from test_otlp_integration import Collector, _free_port
+
+    collector = Collector()
+    port = _free_port()
+    sink = GrpcSink(collector, logging.getLogger("oteltest-sink"), port=port)
+    sink.start()
+    yield collector, port
+    sink.stop()

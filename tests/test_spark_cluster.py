@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -19,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from oteltest.sink import GrpcSink
 from servers import wait_for
 from spark_cluster import StandaloneCluster
-from test_otlp_integration import Collector, _free_port
+from test_otlp_integration import Collector
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]
 
@@ -31,16 +29,6 @@ TESTS = Path(__file__).resolve().parent
 
 def _hex(value: str) -> str:
     return base64.b64decode(value).hex()
-
-
-@pytest.fixture()
-def receiver() -> Iterator[tuple[Collector, int]]:
-    collector = Collector()
-    port = _free_port()
-    sink = GrpcSink(collector, logging.getLogger("oteltest-sink"), port=port)
-    sink.start()
-    yield collector, port
-    sink.stop()
 
 
 @pytest.fixture()
@@ -58,9 +46,9 @@ def cluster(tmp_path: Path) -> Iterator[StandaloneCluster]:
 
 
 def test_the_customer_pipeline_on_a_standalone_cluster_is_one_trace_down_to_the_python_workers(
-    cluster: StandaloneCluster, receiver: tuple[Collector, int], tmp_path: Path
+    cluster: StandaloneCluster, otlp_grpc_receiver: tuple[Collector, int], tmp_path: Path
 ) -> None:
-    collector, port = receiver
+    collector, port = otlp_grpc_receiver
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYTHONPATH": str(TESTS)}
     completed = subprocess.run(
         [sys.executable, str(TESTS / "spark_cluster_run.py"), cluster.master_url, f"http://127.0.0.1:{port}",
@@ -102,10 +90,10 @@ def test_the_customer_pipeline_on_a_standalone_cluster_is_one_trace_down_to_the_
 
 @pytest.mark.reliability
 def test_a_worker_killed_mid_run_fails_its_tasks_and_the_telemetry_says_so(
-    tmp_path: Path, receiver: tuple[Collector, int]
+    tmp_path: Path, otlp_grpc_receiver: tuple[Collector, int]
 ) -> None:
     pytest.importorskip("pyspark")
-    collector, port = receiver
+    collector, port = otlp_grpc_receiver
     folder = tmp_path / "cluster"
     folder.mkdir()
     cluster = StandaloneCluster(folder, python_path=str(TESTS), workers=2, cores=1)

@@ -19,6 +19,7 @@ from conftest import Tracing, node_spans_by_step
 
 from odibi_otel import Orchestrator, Step
 from odibi_otel.otel import semconv
+from odibi_otel.pipeline import ExecutionResult
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]
 
@@ -74,6 +75,15 @@ def _steps(tmp_path: Path) -> list[Step]:
     ]
 
 
+def run_on_spark(steps: list[Step], spark: Any, tracing: Tracing, **options: Any) -> ExecutionResult:
+    """``steps`` run on the test session with the test's tracer provider; the run must succeed."""
+    result = Orchestrator(
+        steps, engine_type="spark", spark=spark, tracer_provider=tracing.provider, **options
+    ).execute()
+    assert result["success"], result["errors"]
+    return result
+
+
 def _jobs_tagged(spark: Any, tag: str) -> list[int]:
     tracker = spark.sparkContext._jsc.sc().statusTracker()
     return sorted(int(job) for job in tracker.getJobIdsForTag(tag))
@@ -99,15 +109,7 @@ def _bare(spark: Any, tmp_path: Path) -> int:
 def test_a_spark_run_is_one_trace_with_job_and_stage_spans_under_each_node(
     spark_session: Any, tracing: Tracing, tmp_path: Path
 ) -> None:
-    orchestrator = Orchestrator(
-        _steps(tmp_path),
-        engine_type="spark",
-        spark=spark_session,
-        tracer_provider=tracing.provider,
-        enable_tracker=True,
-    )
-    result = orchestrator.execute()
-    assert result["success"], result["errors"]
+    run_on_spark(_steps(tmp_path), spark_session, tracing, enable_tracker=True)
     spans = tracing.spans()
     nodes = node_spans_by_step(spans)
     by_id = {span.context.span_id: span for span in spans}
@@ -137,10 +139,7 @@ def test_row_counts_cost_no_extra_job_and_late_counts_belong_to_the_producing_no
 ) -> None:
     steps = _steps(tmp_path)
     bare_jobs = _bare(spark_session, tmp_path)
-    result = Orchestrator(
-        steps, engine_type="spark", spark=spark_session, tracer_provider=tracing.provider, enable_tracker=True
-    ).execute()
-    assert result["success"], result["errors"]
+    result = run_on_spark(steps, spark_session, tracing, enable_tracker=True)
     assert len(_jobs_tagged(spark_session, f"odibi-run-{result['run_id']}")) == bare_jobs
     nodes = node_spans_by_step(tracing.spans())
     # keep_completed's frame was computed only by the store node's job: not counted at its end
@@ -157,10 +156,7 @@ def test_a_frame_no_job_computed_is_not_computed_never_zero(
     spark_session: Any, tracing: Tracing, tmp_path: Path
 ) -> None:
     steps = _steps(tmp_path)[:2]  # read and transform: no action at all
-    result = Orchestrator(
-        steps, engine_type="spark", spark=spark_session, tracer_provider=tracing.provider, enable_tracker=True
-    ).execute()
-    assert result["success"], result["errors"]
+    result = run_on_spark(steps, spark_session, tracing, enable_tracker=True)
     nodes = node_spans_by_step(tracing.spans())
     assert semconv.NODE_ROWS_OUT not in nodes["keep_completed"].attributes
     lineage = {step["name"]: step for step in result["tracker"].to_dict()["steps"]}
@@ -189,10 +185,7 @@ def test_persist_counts_a_nodes_outputs_at_the_node_for_extra_jobs(
         persist=True,
     )
     bare_jobs = _bare(spark_session, tmp_path)
-    result = Orchestrator(
-        steps, engine_type="spark", spark=spark_session, tracer_provider=tracing.provider
-    ).execute()
-    assert result["success"], result["errors"]
+    result = run_on_spark(steps, spark_session, tracing)
     nodes = node_spans_by_step(tracing.spans())
     keep = nodes["keep_completed"].attributes
     assert keep[semconv.NODE_ROWS_OUT] == 900  # counted at its own node
@@ -205,14 +198,7 @@ def test_persist_counts_a_nodes_outputs_at_the_node_for_extra_jobs(
 def test_materialize_counts_every_node_at_the_node(
     spark_session: Any, tracing: Tracing, tmp_path: Path
 ) -> None:
-    result = Orchestrator(
-        _steps(tmp_path),
-        engine_type="spark",
-        spark=spark_session,
-        tracer_provider=tracing.provider,
-        materialize=True,
-    ).execute()
-    assert result["success"], result["errors"]
+    run_on_spark(_steps(tmp_path), spark_session, tracing, materialize=True)
     nodes = node_spans_by_step(tracing.spans())
     assert {name: span.attributes.get(semconv.NODE_ROWS_OUT) for name, span in nodes.items()} == {
         "read_orders": 1000,
@@ -227,15 +213,10 @@ def test_samples_on_spark_are_asked_for_and_never_cut_a_row_count(
 ) -> None:
     from odibi_otel import TrackerConfig
 
-    result = Orchestrator(
-        _steps(tmp_path),
-        engine_type="spark",
-        spark=spark_session,
-        tracer_provider=tracing.provider,
-        enable_tracker=True,
-        tracker_config=TrackerConfig(capture_samples=True, sample_rows=3, redact_columns=("customer_id",)),
-    ).execute()
-    assert result["success"], result["errors"]
+    config = TrackerConfig(capture_samples=True, sample_rows=3, redact_columns=("customer_id",))
+    result = run_on_spark(
+        _steps(tmp_path), spark_session, tracing, enable_tracker=True, tracker_config=config
+    )
     lineage = {step["name"]: step for step in result["tracker"].to_dict()["steps"]}
     raw = lineage["read_orders"]["after"]["raw"]
     assert raw["rows"] == 1000  # the sample's limit(3) job did not complete the count with 3

@@ -6,7 +6,6 @@ receiver, as they would a Collector.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import Tracing, node_spans_by_step
-from oteltest.sink import GrpcSink
-from test_otlp_integration import Collector, _free_port, _hex, _wait_until
+from test_otlp_integration import Collector, _hex, _wait_until
 
 from odibi_otel import Orchestrator, Step
 from odibi_otel.spark import TASK_SPAN_PREFIX, traced
@@ -34,20 +32,10 @@ def tag_with_pid(orders: Any) -> Any:
     return orders.mapInPandas(traced(add_pid), f"{orders.schema.simpleString()[7:-1]},pid:bigint")
 
 
-@pytest.fixture()
-def receiver() -> Iterator[tuple[Collector, int]]:
-    collector = Collector()
-    port = _free_port()
-    sink = GrpcSink(collector, logging.getLogger("oteltest-sink"), port=port)
-    sink.start()
-    yield collector, port
-    sink.stop()
-
-
 def test_python_worker_spans_join_the_trace_under_the_node_that_ran_the_job(
-    spark_session: Any, tracing: Tracing, tmp_path: Path, receiver: tuple[Collector, int]
+    spark_session: Any, tracing: Tracing, tmp_path: Path, otlp_grpc_receiver: tuple[Collector, int]
 ) -> None:
-    collector, port = receiver
+    collector, port = otlp_grpc_receiver
     source = tmp_path / "orders.csv"
     source.write_text("order_id,amount\n" + "".join(f"{i},{i * 1.5}\n" for i in range(200)))
     steps = [

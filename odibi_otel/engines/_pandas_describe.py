@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from odibi_otel.engines._pandas_size import column_arrays
+from odibi_otel.engines.base import labelled_types
 
 __all__ = ["column_label", "column_labels", "dtype_name", "frame_schema", "head_values", "labelled_schema"]
 
@@ -50,15 +51,8 @@ def _column_names(columns: pd.Index) -> list[Any]:
 
 def labelled_schema(labels: Sequence[str], arrays: Sequence[Any]) -> dict[str, str]:
     """:func:`frame_schema` from a frame's :func:`column_labels` and its column arrays."""
-    schema: dict[str, str] = {}
-    for label, array in zip(labels, arrays, strict=True):
-        unique, count = label, 1
-        while unique in schema:
-            count += 1
-            unique = f"{label}#{count}"
-        # each column array's dtype is what ``frame.dtypes`` holds, without building that Series
-        schema[unique] = dtype_name(getattr(array, "dtype", None))
-    return schema
+    # each column array's dtype is what ``frame.dtypes`` holds, without building that Series
+    return labelled_types(labels, (dtype_name(getattr(array, "dtype", None)) for array in arrays))
 
 
 _NUMPY_DTYPE_NAMES: dict[np.dtype[Any], str] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -29,6 +29,7 @@ __all__ = [
     "FrameDescription",
     "file_format",
     "get_engine",
+    "labelled_types",
 ]
 
 #: File extension → format name, for ``read`` and ``write`` steps.
@@ -46,6 +47,18 @@ ENGINES: Final[Mapping[str, str]] = {
     "pandas": "odibi_otel.engines.pandas_engine:pandas_engine",
     "spark": "odibi_otel.engines.spark_engine:SparkEngine",
 }
+
+
+def labelled_types(labels: Sequence[str], types: Iterable[str]) -> dict[str, str]:
+    """``{column: type}`` in column order; a repeated column name gets a ``#2``, ``#3`` suffix."""
+    schema: dict[str, str] = {}
+    for label, type_name in zip(labels, types, strict=True):
+        unique, count = label, 1
+        while unique in schema:
+            count += 1
+            unique = f"{label}#{count}"
+        schema[unique] = type_name
+    return schema
 
 
 def file_format(path: str | os.PathLike[str]) -> str | None:

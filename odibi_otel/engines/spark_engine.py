@@ -29,7 +29,7 @@ from odibi_otel.engines._spark_node import (
 )
 from odibi_otel.engines._spark_observe import RowProbe, observe_rows, wait_for_listeners
 from odibi_otel.engines._spark_session import SessionSource, import_pyspark, is_connect_session
-from odibi_otel.engines.base import FrameDescription
+from odibi_otel.engines.base import FrameDescription, labelled_types
 from odibi_otel.quality.checks import Check, CheckResult
 from odibi_otel.quality.profile import FrameProfile
 
@@ -216,7 +216,7 @@ class SparkEngine:
         """Schema from ``frame.schema``; rows when counted; the first rows only if asked (a job)."""
         fields = frame.schema.fields
         labels = [field.name for field in fields]
-        schema = _labelled({field.name: field.dataType.simpleString() for field in fields}, labels, fields)
+        schema = labelled_types(labels, (field.dataType.simpleString() for field in fields))
         probe = _probe_of(frame)
         return FrameDescription(
             probe.rows() if probe is not None else None,
@@ -260,17 +260,3 @@ def _first_rows(frame: Any, count: int, columns: int) -> Any:
 def _probe_of(frame: Any) -> RowProbe | None:
     probe = getattr(frame, "__dict__", {}).get(_PROBE)
     return probe if isinstance(probe, RowProbe) else None
-
-
-def _labelled(types: Mapping[str, str], labels: list[str], fields: list[Any]) -> dict[str, str]:
-    """``{column: type}`` with a ``#2``, ``#3`` suffix on repeated names (as on pandas)."""
-    if len(types) == len(labels):
-        return dict(types)
-    schema: dict[str, str] = {}
-    for label, field in zip(labels, fields, strict=True):
-        key, count = label, 1
-        while key in schema:
-            count += 1
-            key = f"{label}#{count}"
-        schema[key] = field.dataType.simpleString()
-    return schema
