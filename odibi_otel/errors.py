@@ -14,6 +14,7 @@ __all__ = [
     "CycleError",
     "DuplicateOutputError",
     "DuplicateStepError",
+    "EngineStartError",
     "FunctionReferenceError",
     "MissingInputError",
     "NodeOutputError",
@@ -90,6 +91,10 @@ class PipelineFileError(PipelineValidationError):
 
 class UnsupportedEngineError(OdibiError, ValueError):
     """The orchestrator was asked for an engine it does not have."""
+
+
+class EngineStartError(OdibiError, RuntimeError):
+    """The engine could not start before the run (e.g. no SparkSession: Java missing, cluster down)."""
 
 
 class NodeOutputError(OdibiError, TypeError):

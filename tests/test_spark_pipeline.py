@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import subprocess
 import sys
 import time
@@ -290,3 +291,28 @@ assert given.range(3).count() == 3, "the given session was stopped"
 given.stop()
 """
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300, capture_output=True)
+
+
+@pytest.mark.spark
+@pytest.mark.reliability
+def test_no_java_is_one_clear_line_before_the_run(tmp_path: Path) -> None:
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(
+        "name: no_java\nengine: spark\nsteps:\n"
+        f"  - {{name: read, layer: ingest, type: read, value: {_orders(tmp_path)}, outputs: [o]}}\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-m", "odibi_otel.cli.main", "run", str(pipeline), "--out", str(tmp_path / "out")],
+        env={**os.environ, "JAVA_HOME": str(tmp_path / "no-java-here")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 2
+    errors = [line for line in completed.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: engine 'spark' could not start: [JAVA_GATEWAY_EXITED] Java gateway process exited before "
+        "sending its port number. (Spark needs Java 17+ and, for a cluster, a reachable master: docs/spark.md)"
+    ]
+    assert "Traceback" not in completed.stderr

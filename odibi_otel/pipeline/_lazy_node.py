@@ -70,7 +70,7 @@ class LazyNode:
         carrier: dict[str, str] = {}
         TraceContextTextMapPropagator().inject(carrier, trace.set_span_in_context(span))
         self.scope = engine.node_scope(run_id, index, carrier.get("traceparent", ""))
-        self.scope.__enter__()
+        call_safely("lazy engine: open node scope", self.scope.__enter__)
         self.works: list[EngineWork] | None = None  # None: the engine cannot tell (Spark Connect)
         self._open = True
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from odibi_otel._internal.safety import call_safely
 from odibi_otel.engines.base import Engine, get_engine
-from odibi_otel.errors import PipelineValidationError, StepFieldError
+from odibi_otel.errors import EngineStartError, PipelineValidationError, StepFieldError
 from odibi_otel.pipeline._lazy_node import LazyEngine, total_rows
 from odibi_otel.pipeline.step import Step
 
@@ -58,8 +58,20 @@ class LazyRun:
         self.run_id = run_id
 
     def start(self) -> None:
-        """Take the run's session (building one may take seconds: a JVM starts)."""
-        self.engine.start_run(self.run_id)
+        """Take the run's session (building one may take seconds: a JVM starts).
+
+        Raises:
+            EngineStartError: No session (Java missing, the cluster unreachable, ...): one line
+                with Spark's own reason, before any span of the run.
+        """
+        try:
+            self.engine.start_run(self.run_id)
+        except Exception as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise EngineStartError(
+                f"engine {self.engine.name!r} could not start: {reason} "
+                "(Spark needs Java 17+ and, for a cluster, a reachable master: docs/spark.md)"
+            ) from exc
 
     def cancel(self) -> None:
         """Cancel the run's Spark jobs still running (never raises)."""

@@ -207,6 +207,8 @@ class _Run:
         engine = lazy_engine(self.orchestrator.engine)
         self.lazy = None if engine is None else LazyRun(engine, run_id)
         try:
+            if self.lazy is not None:  # the session is set-up, not pipeline work: before any span
+                self.lazy.start()
             with delivering_directly(listeners, run_id):  # not again through a provider they are on
                 return self._execute(run_id, listeners)
         finally:
@@ -265,8 +267,6 @@ class _Run:
         )
         interrupt: BaseException | None = None
         try:
-            if self.lazy is not None:
-                self.lazy.start()
             self._schedule(run)
         except BaseException as exc:  # KeyboardInterrupt and the like: close the trace, re-raise
             interrupt = exc
