@@ -312,7 +312,8 @@ def test_no_java_is_one_clear_line_before_the_run(tmp_path: Path) -> None:
     assert completed.returncode == 2
     errors = [line for line in completed.stderr.splitlines() if line.startswith("error:")]
     assert errors == [
-        "error: engine 'spark' could not start: [JAVA_GATEWAY_EXITED] Java gateway process exited before "
-        "sending its port number. (Spark needs Java 17+ and, for a cluster, a reachable master: docs/spark.md)"
+        "error: engine 'spark' could not start: [JAVA_GATEWAY_EXITED] Java gateway process exited "
+        "before sending its port number. (Spark needs Java 17+ and, for a cluster, a reachable master: "
+        "docs/spark.md)"
     ]
     assert "Traceback" not in completed.stderr
