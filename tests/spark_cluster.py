@@ -1,12 +1,14 @@
-"""A real Spark standalone cluster for the tests: a master and a worker, each its own process group.
+"""Real Spark servers for the tests: a standalone cluster (a master and workers) and Spark Connect.
 
-Both come from the pyspark install (it is a full ``SPARK_HOME``) and listen on 127.0.0.1 only.
-:meth:`StandaloneCluster.stop` kills both process groups (the JVMs and the worker's executors)
-and is safe to call twice; fixtures call it in a ``finally``.
+Each comes from the pyspark install (it is a full ``SPARK_HOME``), listens on 127.0.0.1 only and
+runs in a session of its own: ``stop()`` ends everything in that session (the JVMs, the worker's
+executors and their Python daemons, which leave the process group but not the session) and is
+safe to call twice; fixtures call it in a ``finally``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -18,6 +20,44 @@ from pathlib import Path
 from typing import IO, Any
 
 from servers import free_port, wait_for
+
+
+def session_processes(session: int) -> list[int]:
+    """The live (not zombie) processes of session ``session``, read from ``/proc`` (Linux).
+
+    Spark's Python daemon moves into a process group of its own but stays in the session of the
+    worker (or server) that started it: stopping by session leaves nothing behind.
+    """
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        state, _parent, _group, owner = stat[stat.rindex(")") + 2 :].split()[:4]
+        if int(owner) == session and state not in ("Z", "X"):
+            found.append(int(entry.name))
+    return found
+
+
+def stop_session(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """Stop ``process`` (a session leader) and everything else in its session: TERM, then KILL."""
+    for signal_number in (signal.SIGTERM, signal.SIGKILL):
+        _signal_session(process.pid, signal_number)
+        try:
+            process.wait(timeout=timeout)
+            wait_for(lambda: not session_processes(process.pid), timeout, "the session to empty")
+            return
+        except (subprocess.TimeoutExpired, AssertionError):
+            continue
+
+
+def _signal_session(leader: int, signal_number: int) -> None:
+    for pid in [leader, *session_processes(leader)]:
+        with contextlib.suppress(ProcessLookupError):  # already gone
+            os.kill(pid, signal_number)
 
 
 def spark_home() -> Path:
@@ -98,25 +138,17 @@ class StandaloneCluster:
         return list(self._processes.values())
 
     def kill_worker(self, number: int = 0) -> None:
-        """SIGKILL worker ``number`` and its executors (a machine lost mid-run)."""
+        """SIGKILL worker ``number``, its executors and their Python workers (a machine lost mid-run)."""
         process = self._processes.get(f"worker-{number}")
         if process is not None and process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+            _signal_session(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
 
     def stop(self) -> None:
         """Stop the worker and the master (their whole process groups); idempotent."""
         names = [name for name in self._processes if name != "master"] + ["master"]
         for name in names:
-            process = self._processes.get(name)
-            if process is None or process.poll() is not None:
-                continue
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=20)
+            stop_session(self._processes[name])
         for log in self._logs:
             log.close()
         self._logs.clear()
@@ -175,12 +207,6 @@ class ConnectServer:
             return True
 
     def stop(self) -> None:
-        """Stop the server's whole process group (the script's JVM); idempotent."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=30)
+        """Stop the server's whole session (the start script, its JVM, Python daemons); idempotent."""
+        stop_session(self.process)
         self._log.close()

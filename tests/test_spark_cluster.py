@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from servers import wait_for
-from spark_cluster import StandaloneCluster
+from spark_cluster import StandaloneCluster, session_processes
 from test_otlp_integration import Collector
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]
@@ -41,7 +41,7 @@ def cluster(tmp_path: Path) -> Iterator[StandaloneCluster]:
         yield started
     finally:
         started.stop()
-        left = [process.pid for process in started.processes() if process.poll() is None]
+        left = [pid for process in started.processes() for pid in session_processes(process.pid)]
         assert not left, f"cluster processes still running: {left}"
 
 
@@ -122,6 +122,8 @@ def test_a_worker_killed_mid_run_fails_its_tasks_and_the_telemetry_says_so(
                 run.communicate()
     finally:
         cluster.stop()
+        left = [pid for process in cluster.processes() for pid in session_processes(process.pid)]
+        assert not left, f"cluster processes still running: {left}"
     assert run.returncode == 0, stderr[-6000:]
     report = json.loads(stdout.strip().splitlines()[-1])
     assert report["success"], report["errors"]  # the task ran again on the other worker

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from spark_cluster import ConnectServer
+from spark_cluster import ConnectServer, session_processes
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]
 
@@ -60,6 +60,7 @@ def server(tmp_path: Path) -> Iterator[ConnectServer]:
     finally:
         started.stop()
         assert started.process.poll() is not None
+        assert not session_processes(started.process.pid), "Connect server processes left running"
 
 
 def test_a_connect_session_gives_node_spans_and_row_counts_and_leaves_job_figures_out(
