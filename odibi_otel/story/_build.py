@@ -21,7 +21,6 @@ from odibi_otel.story._format import (
     format_clock,
     format_count,
     format_duration,
-    format_offset,
     status_counts,
     status_tone,
 )
@@ -35,7 +34,7 @@ from odibi_otel.story._lineage_reader import (
     read_step,
 )
 from odibi_otel.story._timeline import timeline_story
-from odibi_otel.story._timing import bar, ms_between, step_duration, ticks, window
+from odibi_otel.story._timing import interval_duration, ticks, waterfall_row, window
 from odibi_otel.story._work_reader import WorkRecord
 from odibi_otel.story.model import (
     MODE_PIPELINE,
@@ -138,8 +137,7 @@ def _pipeline_header(
     trace_id = reader.text_field(doc, "trace_id", "")
     run_id = reader.text_field(doc, "run_id", "")
     origin, total_ms = window(start, end, _intervals(steps))
-    if duration is None and start is not None and end is not None:
-        duration = max(ms_between(start, end), 0.0)
+    duration = interval_duration(duration, start, end)
     # as the tracker's summary: rows that entered the pipeline (read steps) and left it (write steps)
     rows_in, rows_in_text = _rows_through(steps, "read")
     rows_out, rows_out_text = _rows_through(steps, "write")
@@ -202,59 +200,30 @@ def _rows_through(steps: Sequence[StepRecord], step_type: str) -> tuple[int | No
 def _waterfall_rows(
     steps: Sequence[StepRecord], origin: datetime | None, total_ms: float
 ) -> tuple[tuple[WaterfallRow, ...], dict[int, float | None]]:
-    """One waterfall bar per step, and each step's start offset in ms (by step index)."""
+    """One waterfall bar per step (with its engine work under it), and each step's start offset in
+    ms (by step index)."""
     rows = []
     offsets: dict[int, float | None] = {}
     for step in steps:
-        offset, width, offset_ms = bar(origin, total_ms, step.start, step.end, step.duration_ms)
-        offsets[step.index] = offset_ms
-        rows.append(
-            WaterfallRow(
-                target_id=step.card_id,
-                name=step.name,
-                layer=step.layer,
-                status=step.status,
-                tone=status_tone(step.status),
-                depth=0,
-                offset_pct=offset,
-                width_pct=width,
-                start_text=format_offset(offset_ms),
-                duration_text=format_duration(step_duration(step)),
-            )
+        interval = (step.start, step.end, step.duration_ms)
+        row, offsets[step.index] = waterfall_row(
+            step.card_id, step.name, step.status, interval, (origin, total_ms), layer=step.layer
         )
-        rows.extend(_work_rows(step.card_id, step.engine_work, 1, origin, total_ms))
+        rows.append(row)
+        rows.extend(_work_rows(step.card_id, step.engine_work, 1, (origin, total_ms)))
     return tuple(rows), offsets
 
 
 def _work_rows(
-    target: str, works: Sequence[WorkRecord], depth: int, origin: datetime | None, total_ms: float
+    target: str, works: Sequence[WorkRecord], depth: int, window_ms: tuple[datetime | None, float]
 ) -> list[WaterfallRow]:
     """A bar per engine job under its step's bar, and one per stage under its job (Spark)."""
     rows: list[WaterfallRow] = []
     for work in works:
-        offset, width, offset_ms = bar(origin, total_ms, work.start, work.end, work.duration_ms)
-        rows.append(
-            WaterfallRow(
-                target_id=target,
-                name=work.name,
-                layer="",
-                status=work.status,
-                tone=status_tone(work.status),
-                depth=depth,
-                offset_pct=offset,
-                width_pct=width,
-                start_text=format_offset(offset_ms),
-                duration_text=format_duration(_work_duration(work)),
-                detail=work_detail(work),
-            )
+        interval = (work.start, work.end, work.duration_ms)
+        row, _ = waterfall_row(
+            target, work.name, work.status, interval, window_ms, depth=depth, detail=work_detail(work)
         )
-        rows.extend(_work_rows(target, work.parts, depth + 1, origin, total_ms))
+        rows.append(row)
+        rows.extend(_work_rows(target, work.parts, depth + 1, window_ms))
     return rows
-
-
-def _work_duration(work: WorkRecord) -> float | None:
-    if work.duration_ms is not None:
-        return work.duration_ms
-    if work.start is not None and work.end is not None:
-        return max(ms_between(work.start, work.end), 0.0)
-    return None

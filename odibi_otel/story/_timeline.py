@@ -17,7 +17,7 @@ from odibi_otel.story._format import (
     status_tone,
 )
 from odibi_otel.story._lineage_reader import LineageReader, SpanRecord, read_span
-from odibi_otel.story._timing import bar, ms_between, ticks, window
+from odibi_otel.story._timing import interval_duration, ticks, waterfall_row, window
 from odibi_otel.story.model import MODE_TIMELINE, Header, Story, TimelineSpan, Waterfall, WaterfallRow
 
 __all__ = ["timeline_story"]
@@ -102,23 +102,10 @@ def _timeline_entry(
     span: SpanRecord, depth: int, origin: datetime | None, total_ms: float
 ) -> tuple[WaterfallRow, TimelineSpan]:
     """A span's waterfall bar and its entry in the list of spans."""
-    offset, width, offset_ms = bar(origin, total_ms, span.start, span.end, span.duration_ms)
-    span_duration = span.duration_ms
-    if span_duration is None and span.start is not None and span.end is not None:
-        span_duration = max(ms_between(span.start, span.end), 0.0)
     target = f"span-{span.index + 1}"
-    row = WaterfallRow(
-        target_id=target,
-        name=span.name,
-        layer="",
-        status=span.status,
-        tone=status_tone(span.status),
-        depth=depth,
-        offset_pct=offset,
-        width_pct=width,
-        start_text=format_offset(offset_ms),
-        duration_text=format_duration(span_duration),
-    )
+    interval = (span.start, span.end, span.duration_ms)
+    row, offset_ms = waterfall_row(target, span.name, span.status, interval, (origin, total_ms), depth=depth)
+    span_duration = interval_duration(span.duration_ms, span.start, span.end)
     item = TimelineSpan(
         id=target,
         name=span.name,

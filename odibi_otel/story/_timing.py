@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from odibi_otel.story._format import format_duration
+from odibi_otel.story._format import format_duration, format_offset, status_tone
 from odibi_otel.story._lineage_reader import StepRecord
-from odibi_otel.story.model import Tick
+from odibi_otel.story.model import Tick, WaterfallRow
 
-__all__ = ["bar", "ms_between", "step_duration", "ticks", "window"]
+__all__ = ["bar", "interval_duration", "ms_between", "step_duration", "ticks", "waterfall_row", "window"]
 
 
 def ms_between(first: datetime, second: datetime) -> float:
@@ -62,8 +62,47 @@ def ticks(total_ms: float) -> tuple[Tick, ...]:
 
 def step_duration(step: StepRecord) -> float | None:
     """The step's ``duration_ms``, else end - start (never negative), else ``None``."""
-    if step.duration_ms is not None:
-        return step.duration_ms
-    if step.start is not None and step.end is not None:
-        return max(ms_between(step.start, step.end), 0.0)
+    return interval_duration(step.duration_ms, step.start, step.end)
+
+
+def interval_duration(
+    duration_ms: float | None, start: datetime | None, end: datetime | None
+) -> float | None:
+    """``duration_ms`` when recorded, else end - start (never negative), else ``None``."""
+    if duration_ms is not None:
+        return duration_ms
+    if start is not None and end is not None:
+        return max(ms_between(start, end), 0.0)
     return None
+
+
+def waterfall_row(
+    target: str,
+    name: str,
+    status: str,
+    interval: tuple[datetime | None, datetime | None, float | None],
+    window_ms: tuple[datetime | None, float],
+    *,
+    layer: str = "",
+    depth: int = 0,
+    detail: str = "",
+) -> tuple[WaterfallRow, float | None]:
+    """One bar of the waterfall for ``interval`` (start, end, recorded duration) in the run's
+    ``window_ms`` (origin, length), and the bar's start offset in ms."""
+    start, end, duration_ms = interval
+    origin, total_ms = window_ms
+    offset, width, offset_ms = bar(origin, total_ms, start, end, duration_ms)
+    row = WaterfallRow(
+        target_id=target,
+        name=name,
+        layer=layer,
+        status=status,
+        tone=status_tone(status),
+        depth=depth,
+        offset_pct=offset,
+        width_pct=width,
+        start_text=format_offset(offset_ms),
+        duration_text=format_duration(interval_duration(duration_ms, start, end)),
+        detail=detail,
+    )
+    return row, offset_ms
