@@ -53,6 +53,7 @@ class JobSource:
     """
 
     def __init__(self, session: Any) -> None:
+        self.session = session
         context = session.sparkContext
         self._tracker = context._jsc.sc().statusTracker()
         url = context.uiWebUrl

@@ -91,11 +91,15 @@ class SessionSource:
         self._built = self._build(sql)
         return self._built
 
-    def release(self) -> None:
-        """Stop the session :meth:`acquire` built (a given or active session keeps running)."""
+    def release(self) -> bool:
+        """Stop the session :meth:`acquire` built (a given or active session keeps running).
+
+        Returns whether a session was stopped.
+        """
         built, self._built = self._built, None
         if built is not None:
             built.stop()
+        return built is not None
 
     def _build(self, sql: Any) -> Any:
         remote = os.environ.get("SPARK_REMOTE")

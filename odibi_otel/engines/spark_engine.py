@@ -90,21 +90,18 @@ class SparkEngine:
             raise RuntimeError("the Spark engine has no session outside a run")
         return self._session
 
-    @property
-    def is_connect(self) -> bool:
-        """Whether the run's session is a Spark Connect client (no job or stage spans)."""
-        return self._session is not None and is_connect_session(self._session)
-
     def start_run(self, run_id: str) -> None:
-        """Take the run's session; warm the REST API up for the job spans."""
+        """Take the run's session; warm the REST API up for the job spans (once per session)."""
         session = self._sessions.acquire()
         self._session = session
+        if self._source is not None and self._source.session is not session:
+            self._drop_source()
         if self._source is None and not is_connect_session(session):
             self._source = JobSource(session)
             self._source.warm_up()
 
     def finish_run(self, run_id: str) -> None:
-        """Let Spark deliver the last figures, drop the run's views, stop a session built for it."""
+        """Let Spark deliver the last figures, drop the run's views and caches."""
         session = self._session
         if session is None:
             return
@@ -119,9 +116,13 @@ class SparkEngine:
             frame.unpersist()
 
     def release(self) -> None:
-        """Stop the session this engine built (a given or active one keeps running)."""
-        self._sessions.release()
+        """Stop the session this engine built (a given or active one keeps running, and so does
+        its job source, for the next run)."""
+        if self._sessions.release():
+            self._drop_source()
         self._session = None
+
+    def _drop_source(self) -> None:
         if self._source is not None:
             self._source.close()
             self._source = None
