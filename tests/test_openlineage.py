@@ -316,11 +316,15 @@ def test_an_endpoint_that_fails_or_hangs_costs_one_warning_and_bounded_time(
     from openlineage.client import OpenLineageClient
     from openlineage.client.transport.http import HttpConfig, HttpTransport
 
-    client = OpenLineageClient(transport=HttpTransport(HttpConfig(url=receiver.url, timeout=1.0)))
+    # no HTTP retries: the events still queued after the run fail fast, inside this test (a
+    # delivery thread retrying after the test ends would log into closed streams)
+    transport = HttpTransport(HttpConfig(url=receiver.url, timeout=1.0, retry={"total": 0}))
+    client = OpenLineageClient(transport=transport)
+    emitter = OpenLineageEmitter(client, timeout=1.5)
     before = telemetry_failures().get("OpenLineage", 0)
     started = time.monotonic()
     result = Orchestrator(pipeline(tmp_path), pipeline_name="orders", tracer_provider=tracing.provider,
-                          openlineage=OpenLineageEmitter(client, timeout=1.5)).execute()  # fmt: skip
+                          openlineage=emitter).execute()  # fmt: skip
     assert result["success"], result["errors"]
     assert time.monotonic() - started < 10
     warnings = [r.getMessage() for r in caplog.records if "OpenLineage event(s)" in r.getMessage()]
@@ -328,6 +332,7 @@ def test_an_endpoint_that_fails_or_hangs_costs_one_warning_and_bounded_time(
     lost = int(warnings[0].split("odibi_otel: ")[1].split()[0])
     assert lost >= 1 and telemetry_failures()["OpenLineage"] == before + lost
     assert "of pipeline 'orders' not delivered" in warnings[0]
+    assert emitter.force_flush(60_000)  # every queued event tried before the receiver stops
 
 
 def test_lineage_command_converts_an_earlier_run(tmp_path: Path) -> None:
